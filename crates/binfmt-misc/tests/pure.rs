@@ -1,0 +1,17 @@
+//! Tests of the pure parts (no kernel): validation, encoding, parsing, planning, overlap, and
+//! property-based round trips.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap (helpers included).
+
+mod common;
+
+#[path = "pure/encode.rs"]
+mod encode;
+#[path = "pure/parse.rs"]
+mod parse;
+#[path = "pure/plan.rs"]
+mod plan;
+#[path = "pure/props.rs"]
+mod props;
+#[path = "pure/validate.rs"]
+mod validate;

@@ -1,0 +1,238 @@
+//! Command-line definition: clap types only, no behaviour.
+//!
+//! Two spellings reach the same commands:
+//! - binfmtd's own subcommands (`binfmtd install arm64`, `binfmtd status --json`, …);
+//! - tonistiigi/binfmt's flags, so the container image is a drop-in (`--install all`,
+//!   `--install arm64,riscv64`, `--uninstall qemu-*`, `--version`, `--mount DIR`, and no arguments at
+//!   all for the JSON status). Go's flag package also accepts one dash (`-install`);
+//!   [`normalize_args`] rewrites those before clap sees them.
+
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// binfmtd: run foreign-architecture binaries through QEMU, registered in binfmt_misc.
+#[derive(Debug, Parser)]
+#[command(name = "binfmtd", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// What to do; without one (and without --install/--uninstall) print the JSON status.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// tonistiigi/binfmt compatibility: install emulators (comma-separated names, or `all`).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub install: Option<Vec<String>>,
+
+    /// tonistiigi/binfmt compatibility: remove entries (comma-separated names, targets or globs).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub uninstall: Option<Vec<String>>,
+}
+
+/// Options accepted before or after any command.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Print machine-readable JSON on stdout (progress and errors stay on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Where binfmt_misc is (or is to be) mounted.
+    #[arg(long, global = true, value_name = "DIR", default_value = binfmt_misc::DEFAULT_MOUNT)]
+    pub mount: PathBuf,
+
+    /// Read exactly this configuration file (default: /etc/binfmtd/binfmtd.toml and
+    /// /etc/binfmtd/binfmtd.d/*.toml when present, else the built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Flags for the entries, overriding the configuration: any of P, O, C, F (e.g. `PF`, `OCF`).
+    #[arg(long, global = true, value_name = "FLAGS")]
+    pub flags: Option<String>,
+
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// The commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Register emulators (default: `all` non-native targets with a usable interpreter).
+    Install(TargetArgs),
+    /// Remove entries binfmtd registered (`all`, or the given targets/entry names).
+    Uninstall(UninstallArgs),
+    /// Show what the kernel has now: every entry, who owns it, overlaps, and per target whether
+    /// it is native, emulated or unavailable.
+    Status,
+    /// Show what `install` would change, changing nothing.
+    Plan(TargetArgs),
+    /// Print the built-in magic/mask table.
+    Table,
+    /// Run as a daemon: register, then keep the entries registered (systemd Type=notify).
+    Daemon(DaemonArgs),
+    /// Internal: exit 0 if TARGET's probe executable runs natively (used by binfmtd itself).
+    #[command(hide = true)]
+    ProbeNative {
+        /// The target to probe.
+        target: String,
+    },
+}
+
+/// Targets to act on.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Target names (`aarch64`, `arm64`, `linux/arm/v7`, `qemu-riscv64`, …) or `all`
+    /// (default: the configuration's `targets`).
+    #[arg(value_name = "TARGET", value_delimiter = ',')]
+    pub targets: Vec<String>,
+}
+
+/// Arguments of `uninstall`.
+#[derive(Debug, Clone, Args)]
+pub struct UninstallArgs {
+    /// Targets, entry names or globs (`qemu-*`), or `all` (default: all of binfmtd's entries).
+    #[arg(value_name = "TARGET", value_delimiter = ',')]
+    pub targets: Vec<String>,
+
+    /// Also remove matching entries that other tools registered.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `daemon`.
+#[derive(Debug, Clone, Args)]
+pub struct DaemonArgs {
+    /// Remove binfmtd's entries when the daemon stops (default: leave them registered).
+    #[arg(long)]
+    pub remove_on_stop: bool,
+}
+
+/// Rewrites Go-style single-dash long flags of tonistiigi/binfmt (`-install`, `-uninstall`,
+/// `-version`, `-mount`, also with `=value`) into the double-dash form clap expects.
+pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    const GO_FLAGS: [&str; 4] = ["install", "uninstall", "version", "mount"];
+    args.into_iter()
+        .map(|arg| {
+            let Some(text) = arg.to_str() else { return arg };
+            let Some(rest) = text.strip_prefix('-').filter(|r| !r.starts_with('-')) else {
+                return arg;
+            };
+            let name = rest.split_once('=').map_or(rest, |(n, _)| n);
+            if GO_FLAGS.contains(&name) {
+                OsString::from(format!("-{text}"))
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Cli {
+        let argv = normalize_args(
+            std::iter::once("binfmtd")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        );
+        Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_means_status_json() {
+        let cli = parse(&[]);
+        assert!(cli.command.is_none() && cli.install.is_none() && cli.uninstall.is_none());
+    }
+
+    #[test]
+    fn tonistiigi_install_forms() {
+        assert_eq!(
+            parse(&["--install", "all"]).install,
+            Some(vec!["all".to_string()])
+        );
+        assert_eq!(
+            parse(&["--install=arm64,riscv64"]).install,
+            Some(vec!["arm64".to_string(), "riscv64".to_string()])
+        );
+        assert_eq!(
+            parse(&["-install", "arm64"]).install,
+            Some(vec!["arm64".to_string()])
+        );
+    }
+
+    #[test]
+    fn tonistiigi_uninstall_and_mount() {
+        let cli = parse(&["--uninstall", "qemu-aarch64,qemu-*", "-mount", "/tmp/bm"]);
+        assert_eq!(
+            cli.uninstall,
+            Some(vec!["qemu-aarch64".to_string(), "qemu-*".to_string()])
+        );
+        assert_eq!(cli.global.mount, PathBuf::from("/tmp/bm"));
+    }
+
+    #[test]
+    fn version_flag_is_recognised() {
+        let argv = normalize_args(["binfmtd", "-version"].map(OsString::from));
+        let err = Cli::try_parse_from(argv).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+    }
+
+    #[test]
+    fn subcommands_with_global_options() {
+        let cli = parse(&[
+            "install",
+            "arm64",
+            "linux/arm/v7",
+            "--flags",
+            "OCF",
+            "--json",
+        ]);
+        match cli.command {
+            Some(Command::Install(t)) => assert_eq!(t.targets, ["arm64", "linux/arm/v7"]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cli.global.flags.as_deref(), Some("OCF"));
+        assert!(cli.global.json);
+        assert!(matches!(parse(&["status"]).command, Some(Command::Status)));
+        assert!(matches!(
+            parse(&["plan", "all"]).command,
+            Some(Command::Plan(_))
+        ));
+        let cli = parse(&["uninstall", "--force", "qemu-*"]);
+        assert!(matches!(
+            cli.command,
+            Some(Command::Uninstall(UninstallArgs { force: true, .. }))
+        ));
+    }
+
+    #[test]
+    fn negative_numbers_and_paths_are_left_alone() {
+        let argv = normalize_args(["binfmtd", "-v", "-q", "-installx"].map(OsString::from));
+        assert_eq!(
+            argv,
+            ["binfmtd", "-v", "-q", "-installx"].map(OsString::from)
+        );
+    }
+
+    #[test]
+    fn subcommand_and_compat_flag_conflict() {
+        let argv = normalize_args(["binfmtd", "--install", "all", "status"].map(OsString::from));
+        assert!(Cli::try_parse_from(argv).is_err());
+    }
+}

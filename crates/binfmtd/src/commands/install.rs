@@ -1,0 +1,392 @@
+//! `binfmtd install` and `binfmtd plan`: register emulators, or say what that would change.
+//!
+//! Order of work, so that bad input changes nothing:
+//! 1. parse targets, open (or for `install` mount) binfmt_misc, take the lock;
+//! 2. find and verify every interpreter (headers only), read the kernel's entries;
+//! 3. decide (pure, [`crate::reconcile`]); any failure stops here, before the first write;
+//! 4. copy changed interpreters into the store (temporary file + rename);
+//! 5. apply the plan to the kernel, record what was registered, report.
+
+use anyhow::{Context as _, Result};
+use binfmt_misc::{BinfmtMisc, Rule};
+use elf_magic::Target;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::Context;
+use crate::config::Targets;
+use crate::host::{HostFacts, Nativity};
+use crate::interpreter::{self, HostMachine, Installed, Store, Verified};
+use crate::reconcile::{self, Current, Decision, Extra, Interpreter, Wanted};
+use crate::registrations::{Registration, Registrations};
+use crate::report::{Action, EntryReport, Report};
+
+/// Whether to change anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `install`: apply.
+    Apply,
+    /// `plan`: change nothing (Ansible's check mode).
+    DryRun,
+}
+
+/// A verified interpreter source and its place in the store.
+struct Source {
+    name: &'static str,
+    verified: Verified,
+    current: bool,
+}
+
+/// Runs `install` (or `plan`) for the given target words.
+pub fn run(ctx: &Context, words: &[String], mode: Mode) -> Result<Report> {
+    let selection = crate::selection::parse_targets(words, &ctx.settings.targets)?;
+    let explicit = matches!(selection, Targets::List(_));
+    let fs = open_mount(&ctx.mount, mode)?;
+    let store = match mode {
+        Mode::Apply => Store::open(&ctx.settings.install_dir).map_err(anyhow::Error::new)?,
+        Mode::DryRun => Store::at(&ctx.settings.install_dir),
+    };
+    let _lock = match mode {
+        Mode::Apply => Some(crate::lock::Lock::acquire(store.dir())?),
+        Mode::DryRun => None,
+    };
+    let host = HostFacts::gather();
+    let machine = HostMachine::current().map_err(anyhow::Error::new)?;
+    let current = match &fs {
+        Some(fs) => fs.entries().context("reading binfmt_misc entries")?,
+        None => Vec::new(),
+    };
+    let registrations = Registrations::load(store.dir());
+
+    let targets: Vec<Target> = match &selection {
+        Targets::All => Target::ALL.to_vec(),
+        Targets::List(list) => list.clone(),
+    };
+    let mut sources: BTreeMap<Target, Source> = BTreeMap::new();
+    let mut wanted = Vec::new();
+    for target in targets {
+        let interpreter = if host.nativity(target) == Nativity::Native {
+            Err("native".to_string())
+        } else {
+            resolve(ctx, target, machine, &store).map(|source| {
+                let interp = planned_interpreter(&store, &source);
+                sources.insert(target, source);
+                interp
+            })
+        };
+        wanted.push(Wanted {
+            target,
+            explicit,
+            interpreter,
+            flags: effective_flags(ctx.settings.flags_for(target), &host),
+            others: ctx.settings.others_for(target),
+        });
+    }
+    let extras: Vec<Extra> = ctx
+        .settings
+        .entries
+        .iter()
+        .map(|rule| Extra {
+            rule: rule.clone(),
+            others: ctx.settings.others,
+        })
+        .collect();
+    let is_ours = |e: &binfmt_misc::Entry| store.contains_path(&e.interpreter);
+    let mut decision = reconcile::decide(
+        &wanted,
+        &extras,
+        &ctx.settings.entry_prefix,
+        &host,
+        &Current {
+            entries: &current,
+            is_ours: &is_ours,
+        },
+    );
+    refresh_stale(
+        &mut decision,
+        &sources,
+        &registrations,
+        &store,
+        &ctx.settings.entry_prefix,
+    );
+
+    let mut report = Report {
+        dry_run: mode == Mode::DryRun,
+        mount: ctx.mount.clone(),
+        ..Report::default()
+    };
+    report
+        .warnings
+        .extend(ctx.settings.warnings.iter().cloned());
+    if fs.is_none() {
+        report.warnings.push(format!(
+            "{} is not a mounted binfmt_misc: install would mount it",
+            ctx.mount.display()
+        ));
+    }
+    warn_private_instance(&host, &mut report);
+    if decision.failed() || mode == Mode::DryRun {
+        report.entries = decision.reports;
+        return Ok(report.finish());
+    }
+    let Some(fs) = fs else {
+        anyhow::bail!("binfmt_misc is not available at {}", ctx.mount.display());
+    };
+    let installed = match install_interpreters(&store, &sources, &decision) {
+        Ok(installed) => installed,
+        Err(e) => {
+            // Nothing reached the kernel: every planned change fails with the reason.
+            report.entries = fail_changes(decision.reports, &format!("{e:#}"));
+            return Ok(report.finish());
+        }
+    };
+    attach_installed(&mut decision, &installed);
+    report.entries = apply(&fs, decision, &store, registrations, &installed)?;
+    Ok(report.finish())
+}
+
+/// Opens binfmt_misc; `install` mounts it when missing, `plan` never changes anything.
+fn open_mount(mount: &Path, mode: Mode) -> Result<Option<BinfmtMisc>> {
+    match mode {
+        Mode::Apply => {
+            let (fs, mounted) = BinfmtMisc::open_or_mount(mount).map_err(anyhow::Error::new)?;
+            if mounted {
+                tracing::info!(mount = %mount.display(), "mounted binfmt_misc");
+            }
+            Ok(Some(fs))
+        }
+        Mode::DryRun => match BinfmtMisc::open(mount) {
+            Ok(fs) => Ok(Some(fs)),
+            Err(e) if e.kind() == binfmt_misc::ErrorKind::NotMounted => Ok(None),
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// Finds and verifies the interpreter for `target`.
+fn resolve(
+    ctx: &Context,
+    target: Target,
+    machine: HostMachine,
+    store: &Store,
+) -> Result<Source, String> {
+    let name = target.qemu_binary();
+    let path = match ctx.settings.interpreter_override(target) {
+        Some(path) => path.to_path_buf(),
+        None => interpreter::discover(target, &ctx.settings.interpreter_dirs).ok_or_else(|| {
+            format!(
+                "no interpreter for {target}: looked for {name}-static and {name} in the \
+                 configured interpreter_dirs and {}; install qemu-user-static or set \
+                 [target.{target}] interpreter",
+                interpreter::DEFAULT_DIRS.join(", ")
+            )
+        })?,
+    };
+    let verified = interpreter::verify(&path, machine).map_err(|e| e.to_string())?;
+    let current = store.is_current(name, &verified);
+    Ok(Source {
+        name,
+        verified,
+        current,
+    })
+}
+
+/// The interpreter entries will use: the managed copy, with its digest when it is up to date.
+fn planned_interpreter(store: &Store, source: &Source) -> Interpreter {
+    let installed = source
+        .current
+        .then(|| store.installed(source.name))
+        .flatten();
+    Interpreter {
+        path: store.path_of(source.name),
+        sha256: installed.as_ref().map(|i| i.sha256.clone()),
+        version: installed.and_then(|i| i.version),
+    }
+}
+
+/// Without kernel support for preserving argv[0] (Linux < 5.12 passes no AT_FLAGS), `P` would
+/// shift QEMU's arguments: drop it there.
+fn effective_flags(flags: binfmt_misc::Flags, host: &HostFacts) -> binfmt_misc::Flags {
+    if flags.preserve_argv0 && !host.kernel_passes_preserve_argv0 {
+        binfmt_misc::Flags {
+            preserve_argv0: false,
+            ..flags
+        }
+    } else {
+        flags
+    }
+}
+
+/// Entries whose interpreter file changed (or whose pinned file is unknown) are re-registered:
+/// with `F` the kernel keeps running the file it opened at registration.
+fn refresh_stale(
+    decision: &mut Decision,
+    sources: &BTreeMap<Target, Source>,
+    registrations: &Registrations,
+    store: &Store,
+    prefix: &str,
+) {
+    for (target, source) in sources {
+        let sha = source
+            .current
+            .then(|| store.installed(source.name))
+            .flatten()
+            .map(|i| i.sha256);
+        for row in target.rows() {
+            let name = reconcile::entry_name(prefix, row);
+            let why = match &sha {
+                None => "interpreter updated on disk".to_string(),
+                Some(sha) if !registrations.pins(&name, sha) => {
+                    "the kernel pins an older or unknown interpreter file".to_string()
+                }
+                Some(_) => continue,
+            };
+            reconcile::force_refresh(decision, &name, &why);
+        }
+    }
+}
+
+/// Copies every interpreter a planned entry needs into the store, after a free-space check.
+fn install_interpreters(
+    store: &Store,
+    sources: &BTreeMap<Target, Source>,
+    decision: &Decision,
+) -> Result<BTreeMap<&'static str, Installed>> {
+    let needed: Vec<&Source> = sources
+        .values()
+        .filter(|s| {
+            let path = store.path_of(s.name);
+            decision
+                .plan
+                .steps
+                .iter()
+                .any(|step| step.rule.as_ref().is_some_and(|r| r.interpreter == path))
+        })
+        .collect();
+    let to_copy: u64 = needed
+        .iter()
+        .filter(|s| !s.current)
+        .map(|s| s.verified.size)
+        .sum();
+    if to_copy > 0 {
+        let free = store.free_space().map_err(anyhow::Error::new)?;
+        if free < to_copy {
+            anyhow::bail!(
+                "not enough space in {}: {to_copy} bytes of interpreters to copy, {free} free; \
+                 free some space or set install_dir elsewhere",
+                store.dir().display()
+            );
+        }
+    }
+    let mut installed = BTreeMap::new();
+    for source in needed {
+        if installed.contains_key(source.name) {
+            continue;
+        }
+        let done = store
+            .install(source.name, &source.verified)
+            .map_err(anyhow::Error::new)?;
+        if done.changed {
+            tracing::info!(
+                interpreter = source.name,
+                old_version = done.previous_version.as_deref().unwrap_or("-"),
+                new_version = done.version.as_deref().unwrap_or("-"),
+                "installed interpreter"
+            );
+        }
+        installed.insert(source.name, done);
+    }
+    Ok(installed)
+}
+
+/// Fills digests and versions into the report lines now that the copies exist.
+fn attach_installed(decision: &mut Decision, installed: &BTreeMap<&'static str, Installed>) {
+    for report in &mut decision.reports {
+        let Some(path) = &report.interpreter else {
+            continue;
+        };
+        if let Some(i) = installed.values().find(|i| &i.path == path) {
+            report.sha256 = Some(i.sha256.clone());
+            report.version = i.version.clone();
+        }
+    }
+}
+
+fn fail_changes(reports: Vec<EntryReport>, why: &str) -> Vec<EntryReport> {
+    reports
+        .into_iter()
+        .map(|r| {
+            if r.action.is_change() {
+                EntryReport {
+                    action: Action::Failed,
+                    reason: Some(why.to_string()),
+                    ..r
+                }
+            } else {
+                r
+            }
+        })
+        .collect()
+}
+
+/// Applies the plan and records what the kernel now pins.
+fn apply(
+    fs: &BinfmtMisc,
+    decision: Decision,
+    store: &Store,
+    mut registrations: Registrations,
+    installed: &BTreeMap<&'static str, Installed>,
+) -> Result<Vec<EntryReport>> {
+    let outcomes = binfmt_misc::apply(&decision.plan, fs);
+    let mut reports = decision.reports;
+    for outcome in &outcomes {
+        let step_rule: Option<&Rule> = decision
+            .plan
+            .steps
+            .iter()
+            .find(|s| s.name == outcome.name)
+            .and_then(|s| s.rule.as_ref());
+        let Some(report) = reports.iter_mut().find(|r| r.name == outcome.name) else {
+            continue;
+        };
+        match (&outcome.result, step_rule) {
+            (Err(e), _) => {
+                report.action = Action::Failed;
+                report.reason = Some(e.to_string());
+                tracing::error!(entry = %outcome.name, "{e}");
+            }
+            (Ok(()), Some(rule)) => {
+                tracing::info!(entry = %outcome.name, action = ?report.action, reason = report.reason.as_deref().unwrap_or(""), "registered");
+                let pinned = installed.values().find(|i| i.path == rule.interpreter);
+                registrations.entries.insert(
+                    outcome.name.clone(),
+                    Registration {
+                        interpreter: rule.interpreter.clone(),
+                        sha256: pinned.map(|i| i.sha256.clone()),
+                        version: pinned.and_then(|i| i.version.clone()),
+                    },
+                );
+            }
+            (Ok(()), None) => {
+                registrations.entries.remove(&outcome.name);
+                tracing::info!(entry = %outcome.name, "removed");
+            }
+        }
+    }
+    if !outcomes.is_empty() {
+        registrations
+            .save(store.dir())
+            .with_context(|| format!("recording registrations in {}", store.dir().display()))?;
+    }
+    Ok(reports)
+}
+
+fn warn_private_instance(host: &HostFacts, report: &mut Report) {
+    if !host.initial_user_namespace {
+        report.warnings.push(
+            "binfmtd runs in a user namespace other than the host's: entries registered here \
+             are visible only inside this namespace and vanish with it"
+                .to_string(),
+        );
+    }
+}

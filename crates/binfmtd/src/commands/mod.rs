@@ -1,0 +1,76 @@
+//! The commands: each turns parsed arguments and settings into a result, doing its I/O through
+//! `binfmt_misc::BinfmtMisc`, the interpreter store and the host probes.
+//!
+//! Errors that are the user's to fix before anything can happen (an unknown target, a bad
+//! configuration) are [`UsageError`]s: `main` maps them to exit status 2. Everything else that
+//! fails is status 1.
+
+pub mod install;
+pub mod status;
+pub mod table;
+pub mod uninstall;
+
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
+
+use crate::cli::GlobalArgs;
+use crate::config::{self, ConfigSource, Settings};
+
+/// An error in how binfmtd was invoked or configured (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// What every command starts from.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The validated configuration, with command-line overrides applied.
+    pub settings: Settings,
+    /// The binfmt_misc mount point.
+    pub mount: PathBuf,
+    /// Print JSON instead of text.
+    pub json: bool,
+}
+
+impl Context {
+    /// Loads the configuration (`--config FILE`, else `/etc/binfmtd`, else the built-in default)
+    /// and applies `--flags`.
+    pub fn load(global: &GlobalArgs) -> Result<Context> {
+        let source = match &global.config {
+            Some(file) => ConfigSource::File(file.clone()),
+            None => ConfigSource::System {
+                dir: PathBuf::from(config::SYSTEM_DIR),
+            },
+        };
+        let mut settings = config::load(&source).map_err(|e| UsageError(e.to_string()))?;
+        if let Some(flags) = &global.flags {
+            let parsed = flags
+                .parse()
+                .map_err(|e| UsageError(format!("--flags {flags}: {e}")))?;
+            settings.override_flags(parsed, "--flags");
+        }
+        for warning in &settings.warnings {
+            tracing::warn!("{warning}");
+        }
+        Ok(Context {
+            settings,
+            mount: global.mount.clone(),
+            json: global.json,
+        })
+    }
+
+    /// Prints a serializable result as JSON, or its text form.
+    pub fn print<T: serde::Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce() -> String,
+    ) -> Result<()> {
+        if self.json {
+            let json = serde_json::to_string_pretty(value).context("encoding JSON")?;
+            println!("{json}");
+        } else {
+            print!("{}", text());
+        }
+        Ok(())
+    }
+}

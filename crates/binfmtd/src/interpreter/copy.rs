@@ -1,0 +1,111 @@
+//! Staging a copy of a verified interpreter: a hashed temporary file in the install directory.
+//!
+//! The temporary file is deleted when the `Staged` value is dropped without being persisted, so
+//! an error or a crash in between never leaves a half-written interpreter under its real name.
+
+use std::fs::{File, Permissions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
+
+use super::error::InterpreterError;
+use super::manifest::sync_dir;
+use super::verify::Verified;
+
+/// Copy buffer size.
+const CHUNK: usize = 256 * 1024;
+
+/// A complete, hashed copy waiting in a temporary file next to its final name.
+#[derive(Debug)]
+pub(super) struct Staged {
+    /// The temporary file (mode 0600 until persisted).
+    tmp: NamedTempFile,
+    /// SHA-256 of the contents, lowercase hex.
+    pub(super) sha256: String,
+    /// The source's identity as seen through the descriptor that was copied.
+    pub(super) source: Verified,
+}
+
+/// Copies `source` into a temporary file in `dir`, hashing it on the way.
+///
+/// Fails with [`InterpreterError::SourceChanged`] if the file at `source.path` is not the one
+/// that was verified, or changes during the copy.
+pub(super) fn stage(dir: &Path, name: &str, source: &Verified) -> Result<Staged, InterpreterError> {
+    let path = &source.path;
+    let changed = || InterpreterError::SourceChanged { path: path.clone() };
+    let mut input = File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(nix::libc::ENOENT) | Some(nix::libc::ELOOP) => changed(),
+            _ => InterpreterError::io("opening", path, e),
+        })?;
+    let identity = |file: &File| -> Result<Verified, InterpreterError> {
+        let meta = file
+            .metadata()
+            .map_err(|e| InterpreterError::io("stat", path, e))?;
+        Ok(Verified::from_metadata(path.clone(), &meta))
+    };
+    let before = identity(&input)?;
+    if !before.same_identity(source) {
+        return Err(changed());
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| InterpreterError::store("creating a temporary file in", dir, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut copied: u64 = 0;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(InterpreterError::io("reading", path, e)),
+        };
+        hasher.update(&buf[..n]);
+        tmp.write_all(&buf[..n]).map_err(|e| {
+            InterpreterError::store("writing a copy of an interpreter into", dir, e)
+        })?;
+        copied += n as u64;
+    }
+    let after = identity(&input)?;
+    if copied != source.size || !after.same_identity(source) {
+        return Err(changed());
+    }
+    let sha256 = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Staged {
+        tmp,
+        sha256,
+        source: after,
+    })
+}
+
+impl Staged {
+    /// Makes the copy executable (0755), fsyncs it, renames it over `target` and fsyncs `dir`.
+    ///
+    /// The rename replaces the directory entry, never the old inode's contents: a copy the
+    /// kernel has pinned (binfmt_misc `F` flag) keeps running unchanged, so there is no ETXTBSY.
+    pub(super) fn persist(self, dir: &Path, target: &Path) -> Result<(), InterpreterError> {
+        let file = self.tmp.as_file();
+        file.set_permissions(Permissions::from_mode(0o755))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| {
+                InterpreterError::store("writing a copy of an interpreter into", dir, e)
+            })?;
+        self.tmp
+            .persist(target)
+            .map_err(|e| InterpreterError::store("renaming an interpreter into", dir, e.error))?;
+        sync_dir(dir)
+    }
+}

@@ -1,0 +1,134 @@
+//! `<install dir>/manifest.json`: what was installed from where, read whole and replaced atomically.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, Metadata, Permissions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::InterpreterError;
+use super::verify::{Timestamp, Verified};
+
+/// File name of the manifest inside the install directory.
+pub(super) const MANIFEST_FILE: &str = "manifest.json";
+
+/// Format version written into the manifest; another value is treated as an empty manifest.
+const FORMAT: u32 = 1;
+
+/// The whole manifest: one record per installed interpreter name.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Manifest {
+    /// Always [`FORMAT`] when written by this code.
+    pub(super) format: u32,
+    /// Records by interpreter name (`qemu-aarch64`), sorted for stable output.
+    pub(super) interpreters: BTreeMap<String, Record>,
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Self {
+            format: FORMAT,
+            interpreters: BTreeMap::new(),
+        }
+    }
+}
+
+/// One installed interpreter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Record {
+    /// The source it was copied from, with the source's stat identity at copy time.
+    pub(super) source: Verified,
+    /// The stat identity of the managed copy right after it was renamed into place.
+    pub(super) installed: FileStamp,
+    /// SHA-256 of the contents, lowercase hex.
+    pub(super) sha256: String,
+    /// QEMU's version string, if `--version` answered.
+    pub(super) version: Option<String>,
+    /// Size in bytes.
+    pub(super) size: u64,
+    /// When it was copied, in seconds since the epoch.
+    pub(super) installed_at: u64,
+}
+
+/// The stat fields that show whether a managed copy is still the file we wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct FileStamp {
+    /// Size in bytes.
+    pub(super) size: u64,
+    /// Inode number.
+    pub(super) ino: u64,
+    /// Modification time.
+    pub(super) mtime: Timestamp,
+    /// Status change time.
+    pub(super) ctime: Timestamp,
+}
+
+impl FileStamp {
+    /// The stamp of a file's metadata.
+    pub(super) fn of(meta: &Metadata) -> Self {
+        Self {
+            size: meta.size(),
+            ino: meta.ino(),
+            mtime: Timestamp {
+                sec: meta.mtime(),
+                nsec: meta.mtime_nsec(),
+            },
+            ctime: Timestamp {
+                sec: meta.ctime(),
+                nsec: meta.ctime_nsec(),
+            },
+        }
+    }
+}
+
+/// Reads the manifest of `dir`. A missing file is an empty manifest; so is an unparsable one
+/// (with a warning): every interpreter is then copied again, which is always safe.
+pub(super) fn load(dir: &Path) -> Result<Manifest, InterpreterError> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Manifest::default()),
+        Err(e) => return Err(InterpreterError::io("reading", path, e)),
+    };
+    match serde_json::from_str::<Manifest>(&text) {
+        Ok(manifest) if manifest.format == FORMAT => Ok(manifest),
+        Ok(manifest) => {
+            tracing::warn!(path = %path.display(), format = manifest.format, "unknown manifest format, starting afresh");
+            Ok(Manifest::default())
+        }
+        Err(err) => {
+            tracing::warn!(path = %path.display(), %err, "unreadable manifest, starting afresh");
+            Ok(Manifest::default())
+        }
+    }
+}
+
+/// Replaces the manifest of `dir` atomically: temporary file, fsync, rename, fsync of `dir`.
+pub(super) fn save(dir: &Path, manifest: &Manifest) -> Result<(), InterpreterError> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".manifest.json.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| InterpreterError::store("creating a temporary manifest in", dir, e))?;
+    let write = |file: &File| -> io::Result<()> {
+        let mut out = BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, manifest)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        file.set_permissions(Permissions::from_mode(0o644))?;
+        file.sync_all()
+    };
+    write(tmp.as_file()).map_err(|e| InterpreterError::store("writing the manifest in", dir, e))?;
+    tmp.persist(dir.join(MANIFEST_FILE))
+        .map_err(|e| InterpreterError::store("replacing the manifest in", dir, e.error))?;
+    sync_dir(dir)
+}
+
+/// Makes renames in `dir` durable.
+pub(super) fn sync_dir(dir: &Path) -> Result<(), InterpreterError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| InterpreterError::store("syncing", dir, e))
+}

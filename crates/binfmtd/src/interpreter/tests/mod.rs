@@ -1,0 +1,93 @@
+//! Unit tests for the interpreter module, against real binaries on this machine.
+//!
+//! They use `/usr/bin/qemu-aarch64-static` (qemu-user-static), `/bin/ls` and the foreign busybox
+//! fixture from `tests/fixtures.sh`; a test whose input is missing prints why and returns.
+
+mod discover;
+mod sandboxed;
+mod store;
+mod verify;
+mod version;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::HostMachine;
+
+/// A real static-pie QEMU interpreter for this host.
+pub(super) const QEMU: &str = "/usr/bin/qemu-aarch64-static";
+/// A second, different real interpreter (the "upgraded" contents in store tests).
+pub(super) const QEMU_OTHER: &str = "/usr/bin/qemu-arm-static";
+
+/// Returns `path` if it exists, or prints a skip message.
+pub(super) fn need(path: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(path);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "skipping: {} is missing (install qemu-user-static)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// A foreign fixture under `target/fixtures`, or a skip message.
+pub(super) fn fixture(rel: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/fixtures")
+        .join(rel);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "skipping: {} is missing (run tests/fixtures.sh)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// The aarch64 busybox-static fixture.
+pub(super) fn busybox_arm64() -> Option<PathBuf> {
+    fixture("pkg/busybox-static_arm64/bin/busybox")
+}
+
+/// True when running as root, so copies are root-owned; prints a skip message otherwise.
+pub(super) fn root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("skipping: needs root so that copies are root-owned");
+    }
+    root
+}
+
+/// Copies `src` to `dir/name` with `mode`.
+pub(super) fn copy_with_mode(src: &Path, dir: &Path, name: &str, mode: u32) -> PathBuf {
+    let dst = dir.join(name);
+    fs::copy(src, &dst).unwrap();
+    fs::set_permissions(&dst, fs::Permissions::from_mode(mode)).unwrap();
+    dst
+}
+
+/// This host's machine.
+pub(super) fn host() -> HostMachine {
+    HostMachine::current().unwrap()
+}
+
+/// SHA-256 of a file computed by `sha256sum`, independently of the code under test.
+pub(super) fn sha256sum(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}

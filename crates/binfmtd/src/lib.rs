@@ -1,0 +1,24 @@
+//! binfmtd: registers QEMU user-mode emulators in the kernel's binfmt_misc and keeps them there.
+//!
+//! The library half of the `binfmtd` binary (`main.rs` only parses arguments and dispatches). It
+//! glues the two leaf crates: [`elf_magic`] (which header bytes mean which QEMU target) and
+//! [`binfmt_misc`] (how to talk to the kernel).
+//!
+//! - [`cli`]: the command line; [`config`]: configuration files → [`config::Settings`];
+//! - [`host`]: facts about this machine (native targets, by probe; its user namespace);
+//! - [`interpreter`]: finding, verifying and installing QEMU interpreters;
+//! - [`reconcile`]: the pure decision of what to register, replace, skip or refuse;
+//! - [`commands`]: install, plan, uninstall, status, table; [`report`]: their results.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod host;
+pub mod interpreter;
+pub mod isolate;
+pub mod lock;
+pub mod logging;
+pub mod reconcile;
+pub mod registrations;
+pub mod report;
+pub mod selection;

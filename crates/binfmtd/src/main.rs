@@ -1,0 +1,121 @@
+//! The `binfmtd` command: parse arguments, set up logging, dispatch, print `error: …` once, and
+//! map the outcome to the exit status (0 everything asked for holds, 1 something failed, 2 usage
+//! or configuration error).
+
+use anyhow::Result;
+use clap::Parser;
+use std::process::ExitCode;
+
+use binfmtd::cli::{Cli, Command, normalize_args};
+use binfmtd::commands::install::Mode;
+use binfmtd::commands::uninstall::{Matching, Scope};
+use binfmtd::commands::{self, Context, UsageError};
+use binfmtd::report::Report;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse_from(normalize_args(std::env::args_os())) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    binfmtd::logging::init(cli.global.verbose, cli.global.quiet);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.is::<UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(Command::ProbeNative { target }) = &cli.command {
+        return Ok(ExitCode::from(binfmtd::host::probe_native_command(target)));
+    }
+    let ctx = Context::load(&cli.global)?;
+    if cli.install.is_some() || cli.uninstall.is_some() {
+        return compat(&ctx, cli.install.as_deref(), cli.uninstall.as_deref());
+    }
+    match cli.command {
+        None => commands::status::run(&ctx, true).map(|()| ExitCode::SUCCESS),
+        Some(Command::Install(t)) => {
+            finish(&ctx, commands::install::run(&ctx, &t.targets, Mode::Apply)?)
+        }
+        Some(Command::Plan(t)) => finish(
+            &ctx,
+            commands::install::run(&ctx, &t.targets, Mode::DryRun)?,
+        ),
+        Some(Command::Uninstall(u)) => {
+            let scope = if u.force { Scope::Any } else { Scope::Ours };
+            finish(
+                &ctx,
+                commands::uninstall::run(&ctx, &u.targets, scope, Matching::Native)?,
+            )
+        }
+        Some(Command::Status) => commands::status::run(&ctx, false).map(|()| ExitCode::SUCCESS),
+        Some(Command::Table) => commands::table::run(&ctx).map(|()| ExitCode::SUCCESS),
+        Some(Command::Daemon(_)) => Err(anyhow::anyhow!("the daemon is not implemented yet")),
+        Some(Command::ProbeNative { .. }) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// tonistiigi/binfmt's form: uninstall first, then install, then always print the status JSON.
+fn compat(
+    ctx: &Context,
+    install: Option<&[String]>,
+    uninstall: Option<&[String]>,
+) -> Result<ExitCode> {
+    let mut failed = false;
+    if let Some(words) = uninstall {
+        let report = commands::uninstall::run(ctx, words, Scope::Any, Matching::Compat)?;
+        log_compat(&report, "uninstalling");
+        failed |= report.failed();
+    }
+    if let Some(words) = install {
+        let report = commands::install::run(ctx, words, Mode::Apply)?;
+        log_compat(&report, "installing");
+        failed |= report.failed();
+    }
+    commands::status::run(ctx, true)?;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// tonistiigi-style progress lines on stderr (`installing: qemu-aarch64 OK`).
+fn log_compat(report: &Report, verb: &str) {
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    for e in &report.entries {
+        match &e.reason {
+            None => eprintln!("{verb}: {} OK", e.name),
+            Some(r) => eprintln!("{verb}: {} {:?}: {r}", e.name, e.action),
+        }
+    }
+}
+
+/// Prints a report and picks the exit status.
+fn finish(ctx: &Context, report: Report) -> Result<ExitCode> {
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    ctx.print(&report, || report.render_text())?;
+    Ok(if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

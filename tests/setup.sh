@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# setup.sh — install everything the tests need on a fresh Debian 12 machine (idempotent, no TTY).
+#
+# Debian packages (only those missing, --no-install-recommends), then the foreign-architecture
+# fixtures (tests/fixtures.sh). Installing qemu-user-static this way registers nothing: without
+# binfmt-support, and with systemd not PID 1 on the CI machines, its scripts leave binfmt_misc alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  qemu-user-static   # the interpreters binfmtd installs and registers
+  util-linux         # unshare, nsenter, mount (the sandboxes)
+  binutils           # readelf, for diagnostics in test failures
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get -q update
+  $SUDO apt-get -q install -y --no-install-recommends "${missing[@]}"
+fi
+
+bash tests/fixtures.sh

@@ -1,0 +1,141 @@
+//! Real foreign binaries and QEMU interpreters for the tests.
+//!
+//! `tests/fixtures.sh` downloads the binaries from Debian's archive into `target/fixtures` and
+//! writes `manifest.tsv`; this module reads it. A missing manifest is a test failure with the fix in
+//! the message, never a silent skip.
+
+use std::path::{Path, PathBuf};
+
+/// How a foreign binary is exercised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A static busybox: run `busybox uname -m`.
+    Busybox,
+    /// glibc's dynamic loader: run `ld.so --version`.
+    LdSo,
+    /// An ABI no QEMU row may match (x32, ARC): a negative vector.
+    Negative,
+}
+
+/// One real binary from a Debian package.
+#[derive(Debug, Clone)]
+pub struct ForeignBinary {
+    /// The QEMU target name (`aarch64`, `mipsn32el`, …); `None` for a negative vector.
+    pub target: Option<String>,
+    /// How to run it.
+    pub kind: Kind,
+    /// Absolute path of the binary.
+    pub path: PathBuf,
+    /// The Debian package (and suite) it came from.
+    pub package: String,
+}
+
+impl ForeignBinary {
+    /// The arguments that make it print something checkable, and a substring the output must contain
+    /// (`None` for busybox: its `uname -m` output is checked against the target's names).
+    pub fn probe_args(&self) -> &'static [&'static str] {
+        match self.kind {
+            Kind::Busybox => &["uname", "-m"],
+            Kind::LdSo | Kind::Negative => &["--version"],
+        }
+    }
+}
+
+/// The workspace root (the directory holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Where `tests/fixtures.sh` puts its downloads (`$BINFMTD_FIXTURES` or `target/fixtures`).
+pub fn fixtures_dir() -> PathBuf {
+    std::env::var_os("BINFMTD_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/fixtures"))
+}
+
+/// Every binary listed in the fixtures manifest.
+///
+/// # Panics
+/// When the manifest is missing or malformed: run `tests/fixtures.sh` (the README's test command
+/// does).
+pub fn foreign_binaries() -> Vec<ForeignBinary> {
+    let dir = fixtures_dir();
+    let manifest = dir.join("manifest.tsv");
+    let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}; run tests/fixtures.sh (or tests/setup.sh) first",
+            manifest.display()
+        )
+    });
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            assert!(
+                f.len() == 4,
+                "malformed line in {}: {line:?}",
+                manifest.display()
+            );
+            let kind = match f[1] {
+                "busybox" => Kind::Busybox,
+                "ldso" => Kind::LdSo,
+                "none" => Kind::Negative,
+                other => panic!("unknown kind {other:?} in {}", manifest.display()),
+            };
+            let path = dir.join(f[2]);
+            assert!(
+                path.is_file(),
+                "{} is missing; re-run tests/fixtures.sh",
+                path.display()
+            );
+            ForeignBinary {
+                target: (f[0] != "-").then(|| f[0].to_string()),
+                kind,
+                path,
+                package: f[3].to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Debian bookworm's static QEMU for a QEMU target name, e.g. `qemu_static("aarch64")` is
+/// `/usr/bin/qemu-aarch64-static` (`i486` maps to `qemu-i386-static`).
+///
+/// # Panics
+/// When it is not installed: `apt-get install qemu-user-static` (tests/setup.sh does).
+pub fn qemu_static(target: &str) -> PathBuf {
+    let target = if target == "i486" { "i386" } else { target };
+    let path = PathBuf::from(format!("/usr/bin/qemu-{target}-static"));
+    assert!(
+        path.is_file(),
+        "{} is missing; install Debian's qemu-user-static (tests/setup.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A newer static QEMU (Debian sid's `qemu-user`, unpacked by `tests/fixtures.sh`), needed for
+/// targets bookworm's QEMU 7.2 cannot run correctly (loongarch64).
+pub fn qemu_newer(target: &str) -> PathBuf {
+    let target = if target == "i486" { "i386" } else { target };
+    let path = fixtures_dir().join(format!("qemu-sid/usr/bin/qemu-{target}"));
+    assert!(
+        path.is_file(),
+        "{} is missing; re-run tests/fixtures.sh",
+        path.display()
+    );
+    path
+}
+
+/// The interpreter the tests should use for `target`: bookworm's, or sid's where bookworm's is
+/// known not to work (loongarch64, see the kernel notes).
+pub fn qemu_for(target: &str) -> PathBuf {
+    if target == "loongarch64" {
+        qemu_newer(target)
+    } else {
+        qemu_static(target)
+    }
+}
