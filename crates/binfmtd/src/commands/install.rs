@@ -30,59 +30,97 @@ pub enum Mode {
     DryRun,
 }
 
-/// A verified interpreter source and its place in the store.
+/// A verified interpreter source, to be copied into the store as `name`.
+#[derive(Debug, Clone)]
 struct Source {
     name: &'static str,
     verified: Verified,
-    current: bool,
+}
+
+/// One requested target, with its interpreter found and verified (or why not).
+#[derive(Debug, Clone)]
+struct Request {
+    target: Target,
+    explicit: bool,
+    source: Result<Source, String>,
+    flags: binfmt_misc::Flags,
+    others: crate::config::Others,
+}
+
+/// Everything `install` needs that does not depend on the kernel's entries: host facts and
+/// verified interpreters. The daemon prepares once and [`converge`]s on every change.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Facts about the host (native targets, its own format, its namespace).
+    pub host: HostFacts,
+    /// The managed interpreter store.
+    pub store: Store,
+    requests: Vec<Request>,
+    extras: Vec<Extra>,
+    prefix: String,
+    warnings: Vec<String>,
+}
+
+impl Prepared {
+    /// Names of the entries binfmtd wants registered (for logs and `STATUS=`).
+    pub fn wanted_entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .requests
+            .iter()
+            .filter(|r| r.source.is_ok() && self.host.nativity(r.target) != Nativity::Native)
+            .flat_map(|r| {
+                r.target
+                    .rows()
+                    .map(|row| reconcile::entry_name(&self.prefix, row))
+            })
+            .collect();
+        names.extend(self.extras.iter().map(|e| e.rule.name.clone()));
+        names
+    }
+
+    /// Whether `entry` is binfmtd's (its interpreter lives in the store).
+    pub fn is_ours(&self, entry: &binfmt_misc::Entry) -> bool {
+        self.store.contains_path(&entry.interpreter)
+    }
 }
 
 /// Runs `install` (or `plan`) for the given target words.
 pub fn run(ctx: &Context, words: &[String], mode: Mode) -> Result<Report> {
+    let fs = open_mount(&ctx.mount, mode)?;
+    let prepared = prepare(ctx, words, mode)?;
+    converge(&prepared, fs.as_ref(), &ctx.mount, mode)
+}
+
+/// Parses the targets, probes the host and finds and verifies every interpreter (headers only).
+/// Changes nothing except creating the install directory for [`Mode::Apply`].
+pub fn prepare(ctx: &Context, words: &[String], mode: Mode) -> Result<Prepared> {
     let selection = crate::selection::parse_targets(words, &ctx.settings.targets)?;
     let explicit = matches!(selection, Targets::List(_));
-    let fs = open_mount(&ctx.mount, mode)?;
     let store = match mode {
         Mode::Apply => Store::open(&ctx.settings.install_dir).map_err(anyhow::Error::new)?,
         Mode::DryRun => Store::at(&ctx.settings.install_dir),
     };
-    let _lock = match mode {
-        Mode::Apply => Some(crate::lock::Lock::acquire(store.dir())?),
-        Mode::DryRun => None,
-    };
     let host = HostFacts::gather();
     let machine = HostMachine::current().map_err(anyhow::Error::new)?;
-    let current = match &fs {
-        Some(fs) => fs.entries().context("reading binfmt_misc entries")?,
-        None => Vec::new(),
-    };
-    let registrations = Registrations::load(store.dir());
-
     let targets: Vec<Target> = match &selection {
         Targets::All => Target::ALL.to_vec(),
         Targets::List(list) => list.clone(),
     };
-    let mut sources: BTreeMap<Target, Source> = BTreeMap::new();
-    let mut wanted = Vec::new();
-    for target in targets {
-        let interpreter = if host.nativity(target) == Nativity::Native {
-            Err("native".to_string())
-        } else {
-            resolve(ctx, target, machine, &store).map(|source| {
-                let interp = planned_interpreter(&store, &source);
-                sources.insert(target, source);
-                interp
-            })
-        };
-        wanted.push(Wanted {
+    let requests = targets
+        .into_iter()
+        .map(|target| Request {
             target,
             explicit,
-            interpreter,
+            source: if host.nativity(target) == Nativity::Native {
+                Err("native".to_string())
+            } else {
+                resolve(ctx, target, machine)
+            },
             flags: effective_flags(ctx.settings.flags_for(target), &host),
             others: ctx.settings.others_for(target),
-        });
-    }
-    let extras: Vec<Extra> = ctx
+        })
+        .collect();
+    let extras = ctx
         .settings
         .entries
         .iter()
@@ -91,12 +129,66 @@ pub fn run(ctx: &Context, words: &[String], mode: Mode) -> Result<Report> {
             others: ctx.settings.others,
         })
         .collect();
-    let is_ours = |e: &binfmt_misc::Entry| store.contains_path(&e.interpreter);
+    let mut warnings = ctx.settings.warnings.clone();
+    if !host.initial_user_namespace {
+        warnings.push(
+            "binfmtd runs in a user namespace other than the host's: entries registered here \
+             are visible only inside this namespace and vanish with it"
+                .to_string(),
+        );
+    }
+    Ok(Prepared {
+        host,
+        store,
+        requests,
+        extras,
+        prefix: ctx.settings.entry_prefix.clone(),
+        warnings,
+    })
+}
+
+/// Brings the kernel's entries in line with `prepared`: reads the entries, decides (pure), and
+/// unless [`Mode::DryRun`] or something failed, copies changed interpreters and applies the plan
+/// under the lock. With nothing to change it writes nothing.
+pub fn converge(
+    prepared: &Prepared,
+    fs: Option<&BinfmtMisc>,
+    mount: &Path,
+    mode: Mode,
+) -> Result<Report> {
+    let store = &prepared.store;
+    let _lock = match mode {
+        Mode::Apply => Some(crate::lock::Lock::acquire(store.dir())?),
+        Mode::DryRun => None,
+    };
+    let current = match fs {
+        Some(fs) => fs.entries().context("reading binfmt_misc entries")?,
+        None => Vec::new(),
+    };
+    let registrations = Registrations::load(store.dir());
+    let mut sources: BTreeMap<Target, (Source, bool)> = BTreeMap::new();
+    let wanted: Vec<Wanted> = prepared
+        .requests
+        .iter()
+        .map(|r| Wanted {
+            target: r.target,
+            explicit: r.explicit,
+            interpreter: r.source.clone().map(|source| {
+                let up_to_date = store.is_current(source.name, &source.verified);
+                let interp = planned_interpreter(store, source.name, up_to_date);
+                sources.insert(r.target, (source, up_to_date));
+                interp
+            }),
+            flags: r.flags,
+            others: r.others,
+        })
+        .collect();
+    let is_ours = |e: &binfmt_misc::Entry| prepared.is_ours(e);
     let mut decision = reconcile::decide(
         &wanted,
-        &extras,
-        &ctx.settings.entry_prefix,
-        &host,
+        &prepared.extras,
+        &prepared.prefix,
+        &prepared.host,
         &Current {
             entries: &current,
             is_ours: &is_ours,
@@ -106,33 +198,34 @@ pub fn run(ctx: &Context, words: &[String], mode: Mode) -> Result<Report> {
         &mut decision,
         &sources,
         &registrations,
-        &store,
-        &ctx.settings.entry_prefix,
+        store,
+        &prepared.prefix,
     );
 
     let mut report = Report {
         dry_run: mode == Mode::DryRun,
-        mount: ctx.mount.clone(),
+        mount: mount.to_path_buf(),
+        warnings: prepared.warnings.clone(),
         ..Report::default()
     };
-    report
-        .warnings
-        .extend(ctx.settings.warnings.iter().cloned());
     if fs.is_none() {
         report.warnings.push(format!(
             "{} is not a mounted binfmt_misc: install would mount it",
-            ctx.mount.display()
+            mount.display()
         ));
     }
-    warn_private_instance(&host, &mut report);
     if decision.failed() || mode == Mode::DryRun {
         report.entries = decision.reports;
         return Ok(report.finish());
     }
     let Some(fs) = fs else {
-        anyhow::bail!("binfmt_misc is not available at {}", ctx.mount.display());
+        anyhow::bail!("binfmt_misc is not available at {}", mount.display());
     };
-    let installed = match install_interpreters(&store, &sources, &decision) {
+    if decision.plan.is_empty() {
+        report.entries = decision.reports;
+        return Ok(report.finish());
+    }
+    let installed = match install_interpreters(store, &sources, &decision) {
         Ok(installed) => installed,
         Err(e) => {
             // Nothing reached the kernel: every planned change fails with the reason.
@@ -141,7 +234,7 @@ pub fn run(ctx: &Context, words: &[String], mode: Mode) -> Result<Report> {
         }
     };
     attach_installed(&mut decision, &installed);
-    report.entries = apply(&fs, decision, &store, registrations, &installed)?;
+    report.entries = apply(fs, decision, store, registrations, &installed)?;
     Ok(report.finish())
 }
 
@@ -164,12 +257,7 @@ fn open_mount(mount: &Path, mode: Mode) -> Result<Option<BinfmtMisc>> {
 }
 
 /// Finds and verifies the interpreter for `target`.
-fn resolve(
-    ctx: &Context,
-    target: Target,
-    machine: HostMachine,
-    store: &Store,
-) -> Result<Source, String> {
+fn resolve(ctx: &Context, target: Target, machine: HostMachine) -> Result<Source, String> {
     let name = target.qemu_binary();
     let path = match ctx.settings.interpreter_override(target) {
         Some(path) => path.to_path_buf(),
@@ -183,22 +271,14 @@ fn resolve(
         })?,
     };
     let verified = interpreter::verify(&path, machine).map_err(|e| e.to_string())?;
-    let current = store.is_current(name, &verified);
-    Ok(Source {
-        name,
-        verified,
-        current,
-    })
+    Ok(Source { name, verified })
 }
 
 /// The interpreter entries will use: the managed copy, with its digest when it is up to date.
-fn planned_interpreter(store: &Store, source: &Source) -> Interpreter {
-    let installed = source
-        .current
-        .then(|| store.installed(source.name))
-        .flatten();
+fn planned_interpreter(store: &Store, name: &str, up_to_date: bool) -> Interpreter {
+    let installed = up_to_date.then(|| store.installed(name)).flatten();
     Interpreter {
-        path: store.path_of(source.name),
+        path: store.path_of(name),
         sha256: installed.as_ref().map(|i| i.sha256.clone()),
         version: installed.and_then(|i| i.version),
     }
@@ -221,14 +301,13 @@ fn effective_flags(flags: binfmt_misc::Flags, host: &HostFacts) -> binfmt_misc::
 /// with `F` the kernel keeps running the file it opened at registration.
 fn refresh_stale(
     decision: &mut Decision,
-    sources: &BTreeMap<Target, Source>,
+    sources: &BTreeMap<Target, (Source, bool)>,
     registrations: &Registrations,
     store: &Store,
     prefix: &str,
 ) {
-    for (target, source) in sources {
-        let sha = source
-            .current
+    for (target, (source, up_to_date)) in sources {
+        let sha = up_to_date
             .then(|| store.installed(source.name))
             .flatten()
             .map(|i| i.sha256);
@@ -249,12 +328,12 @@ fn refresh_stale(
 /// Copies every interpreter a planned entry needs into the store, after a free-space check.
 fn install_interpreters(
     store: &Store,
-    sources: &BTreeMap<Target, Source>,
+    sources: &BTreeMap<Target, (Source, bool)>,
     decision: &Decision,
 ) -> Result<BTreeMap<&'static str, Installed>> {
-    let needed: Vec<&Source> = sources
+    let needed: Vec<&(Source, bool)> = sources
         .values()
-        .filter(|s| {
+        .filter(|(s, _)| {
             let path = store.path_of(s.name);
             decision
                 .plan
@@ -265,8 +344,8 @@ fn install_interpreters(
         .collect();
     let to_copy: u64 = needed
         .iter()
-        .filter(|s| !s.current)
-        .map(|s| s.verified.size)
+        .filter(|(_, up_to_date)| !up_to_date)
+        .map(|(s, _)| s.verified.size)
         .sum();
     if to_copy > 0 {
         let free = store.free_space().map_err(anyhow::Error::new)?;
@@ -279,7 +358,7 @@ fn install_interpreters(
         }
     }
     let mut installed = BTreeMap::new();
-    for source in needed {
+    for (source, _) in needed {
         if installed.contains_key(source.name) {
             continue;
         }
@@ -379,14 +458,4 @@ fn apply(
             .with_context(|| format!("recording registrations in {}", store.dir().display()))?;
     }
     Ok(reports)
-}
-
-fn warn_private_instance(host: &HostFacts, report: &mut Report) {
-    if !host.initial_user_namespace {
-        report.warnings.push(
-            "binfmtd runs in a user namespace other than the host's: entries registered here \
-             are visible only inside this namespace and vanish with it"
-                .to_string(),
-        );
-    }
 }
