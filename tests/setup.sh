@@ -11,6 +11,12 @@ packages=(
   qemu-user-static   # the interpreters binfmtd installs and registers
   util-linux         # unshare, nsenter, mount (the sandboxes)
   binutils           # readelf, for diagnostics in test failures
+  systemd-container  # systemd-nspawn: boots the Debian rootfs of the systemd test (tests/system)
+  debootstrap        # builds that rootfs once, cached in target/system/rootfs
+  docker.io          # the container image: built and run by a dockerd in a user namespace
+  lintian            # checks the .deb (cargo xtask deb)
+  python3-venv       # a venv for kubernetes-validate (the DaemonSet check) and Ansible
+  python3-apt        # Ansible's apt module in the role test (installs the .deb)
 )
 missing=()
 for p in "${packages[@]}"; do

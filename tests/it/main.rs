@@ -2,4 +2,10 @@
 //!
 //! One test binary (`it`) with one module per subject; the harness is `binfmtd_tests`.
 
+mod cli;
+mod cli_env;
+mod cli_faults;
+mod cli_upgrade;
+mod daemon;
+mod exec;
 mod harness;

@@ -5,6 +5,20 @@
 //! - `setup`: only the dependency installation.
 //! - `run`: the main job on this machine: install Debian's static QEMU if missing, build binfmtd in
 //!   release mode and register every non-native emulator with the built-in default configuration.
+//! - `bench`: whole-process benchmarks against the tools people use today (see `bench/`).
+//! - `dist`: a static `binfmtd`, verified static, with its install tree (`dist.rs`).
+//! - `system-test`: the systemd test of `binfmtd.service` in an nspawn-booted Debian
+//!   (`system_test.rs`, `tests/system/`); also the last step of `ci`.
+//! - `image`, `image-test`: the container image, built and tested with a sandboxed dockerd.
+//! - `deb`, `deb-test`: the Debian package (cargo-deb), lintian, an install test under systemd.
+//! - `ansible-test`: the Ansible role, linted and run against a booted systemd container.
+
+mod ansible;
+mod bench;
+mod deb;
+mod dist;
+mod image;
+mod system_test;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -17,6 +31,16 @@ fn main() -> Result<()> {
         Some("ci") => ci(&root),
         Some("setup") => run(&root, Command::new("bash").arg("tests/setup.sh")),
         Some("run") => main_job(&root, &args[1..]),
+        Some("bench") => bench::main(&root, &args[1..]),
+        Some("bench-run") => bench::run_inner(&args[1..]),
+        Some("bench-daemon") => bench::daemon_inner(&args[1..]),
+        Some("dist") => dist::dist(&root).map(|_| ()),
+        Some("deb") => deb::deb(&root).map(|_| ()),
+        Some("deb-test") => deb::deb_test(&root),
+        Some("ansible-test") => ansible::ansible_test(&root),
+        Some("system-test") => system_test::run(&root),
+        Some("image") => image::image(&root),
+        Some("image-test") => image::image_test(&root),
         _ => {
             eprintln!("usage: cargo xtask <ci|setup|run>");
             eprintln!("  ci     install test dependencies, then fmt, clippy, build and every test");
@@ -24,6 +48,15 @@ fn main() -> Result<()> {
                 "  setup  install test dependencies only (Debian packages, foreign fixtures)"
             );
             eprintln!("  run    install qemu-user-static, build binfmtd, register all emulators");
+            eprintln!("  bench  binfmtd vs systemd-binfmt, update-binfmts and the floor");
+            eprintln!("         [--runs N] [--cycles N (daemon restores)] [--idle SECONDS]");
+            eprintln!("  dist   static binfmtd (verified) and its install tree in target/dist/");
+            eprintln!("  system-test  boot Debian under systemd-nspawn and test binfmtd.service");
+            eprintln!("  image  the container image (target/image/binfmtd-image.tar)");
+            eprintln!("  deb    the Debian package (target/debian/), lintian-checked");
+            eprintln!("  deb-test  deb, then install and purge it under systemd (nspawn)");
+            eprintln!("  ansible-test  lint the Ansible role and run it under systemd (nspawn)");
+            eprintln!("  image-test  build the image and test it; validate the DaemonSet");
             bail!("unknown or missing task")
         }
     }
@@ -47,7 +80,11 @@ fn ci(root: &Path) -> Result<()> {
     run(
         root,
         cargo().args(["test", "--workspace", "--no-fail-fast"]),
-    )
+    )?;
+    system_test::run(root)?;
+    image::image_test(root)?;
+    deb::deb_test(root)?;
+    ansible::ansible_test(root)
 }
 
 fn main_job(root: &Path, extra: &[String]) -> Result<()> {

@@ -14,7 +14,6 @@ use std::path::PathBuf;
 /// binfmtd: run foreign-architecture binaries through QEMU, registered in binfmt_misc.
 #[derive(Debug, Parser)]
 #[command(name = "binfmtd", version, about, long_about = None)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -31,6 +30,23 @@ pub struct Cli {
     /// tonistiigi/binfmt compatibility: remove entries (comma-separated names, targets or globs).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub uninstall: Option<Vec<String>>,
+}
+
+impl Cli {
+    /// Parses the command line (after [`normalize_args`]). Global options may come before or
+    /// after the command (`binfmtd --mount DIR install`, `binfmtd install --mount DIR`); mixing
+    /// tonistiigi's `--install`/`--uninstall` with a command is a usage error.
+    pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+        let cli = Cli::try_parse_from(normalize_args(args))?;
+        if cli.command.is_some() && (cli.install.is_some() || cli.uninstall.is_some()) {
+            return Err(<Cli as clap::CommandFactory>::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--install/--uninstall cannot be combined with a command: use either \
+                 `binfmtd --install LIST` or `binfmtd install TARGET...`",
+            ));
+        }
+        Ok(cli)
+    }
 }
 
 /// Options accepted before or after any command.
@@ -78,6 +94,13 @@ pub enum Command {
     Table,
     /// Run as a daemon: register, then keep the entries registered (systemd Type=notify).
     Daemon(DaemonArgs),
+    /// Run COMMAND with emulators in a private binfmt_misc, without root (Linux >= 6.7).
+    ///
+    /// COMMAND runs in a new user and mount namespace, as its root unless --keep-id, with
+    /// binfmt_misc mounted privately at --mount; the host's registrations are never touched and
+    /// the private ones vanish when the namespace ends. Exits with COMMAND's status, or 125 if
+    /// binfmtd failed, 126 if COMMAND cannot be executed, 127 if it is not found.
+    Exec(ExecArgs),
     /// Internal: exit 0 if TARGET's probe executable runs natively (used by binfmtd itself).
     #[command(hide = true)]
     ProbeNative {
@@ -93,6 +116,21 @@ pub struct TargetArgs {
     /// (default: the configuration's `targets`).
     #[arg(value_name = "TARGET", value_delimiter = ',')]
     pub targets: Vec<String>,
+
+    /// Take over other tools' entries for these targets (as `others = "replace"` for this run).
+    #[arg(long)]
+    pub force: bool,
+
+    /// `install` only, from the container image: also install binfmtd, the interpreters, a
+    /// configuration drop-in and the systemd unit under the host's root mounted at HOST_ROOT
+    /// (`-v /:/host`), and enable the service, so the entries come back after a reboot.
+    #[arg(long, value_name = "HOST_ROOT", num_args = 0..=1, require_equals = true,
+          default_missing_value = "/host")]
+    pub persist: Option<PathBuf>,
+
+    /// `plan` only: exit 1 when `install` would change anything (readiness probes, CI gates).
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Arguments of `uninstall`.
@@ -115,12 +153,46 @@ pub struct DaemonArgs {
     pub remove_on_stop: bool,
 }
 
+/// Arguments of `exec`.
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// Emulate only these targets (repeat or comma-separate; default: every non-native target
+    /// with a readable interpreter).
+    #[arg(
+        long = "target",
+        short = 't',
+        value_name = "TARGET",
+        value_delimiter = ','
+    )]
+    pub targets: Vec<String>,
+
+    /// Run COMMAND as your own uid and gid instead of as root of the namespace; it then has no
+    /// capabilities (no chroot, no mount).
+    #[arg(long)]
+    pub keep_id: bool,
+
+    /// The program to run, and its arguments (put `--` before them).
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<OsString>,
+}
+
 /// Rewrites Go-style single-dash long flags of tonistiigi/binfmt (`-install`, `-uninstall`,
-/// `-version`, `-mount`, also with `=value`) into the double-dash form clap expects.
+/// `-version`, `-mount`, also with `=value`) into the double-dash form clap expects. Nothing after
+/// `--` or `exec` is touched: that is another program's command line.
 pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     const GO_FLAGS: [&str; 4] = ["install", "uninstall", "version", "mount"];
+    let mut verbatim = false;
     args.into_iter()
         .map(|arg| {
+            if verbatim || arg == "--" || arg == "exec" {
+                verbatim = true;
+                return arg;
+            }
             let Some(text) = arg.to_str() else { return arg };
             let Some(rest) = text.strip_prefix('-').filter(|r| !r.starts_with('-')) else {
                 return arg;
@@ -231,8 +303,60 @@ mod tests {
     }
 
     #[test]
+    fn exec_takes_the_rest_verbatim() {
+        let cli = parse(&[
+            "exec",
+            "--target",
+            "arm64,riscv64",
+            "-t",
+            "s390x",
+            "--keep-id",
+            "--",
+            "sh",
+            "-c",
+            "exit 7",
+            "-install",
+            "--mount",
+        ]);
+        match cli.command {
+            Some(Command::Exec(e)) => {
+                assert_eq!(e.targets, ["arm64", "riscv64", "s390x"]);
+                assert!(e.keep_id);
+                assert_eq!(
+                    e.command,
+                    ["sh", "-c", "exit 7", "-install", "--mount"].map(OsString::from)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = parse(&["--mount", "/tmp/bm", "exec", "uname", "-m"]);
+        match cli.command {
+            Some(Command::Exec(e)) => assert_eq!(e.command, ["uname", "-m"].map(OsString::from)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cli.global.mount, PathBuf::from("/tmp/bm"));
+        let argv = normalize_args(["binfmtd", "exec"].map(OsString::from));
+        assert!(Cli::try_parse_from(argv).is_err(), "exec needs a COMMAND");
+    }
+
+    #[test]
     fn subcommand_and_compat_flag_conflict() {
-        let argv = normalize_args(["binfmtd", "--install", "all", "status"].map(OsString::from));
-        assert!(Cli::try_parse_from(argv).is_err());
+        let argv = ["binfmtd", "--install", "all", "status"].map(OsString::from);
+        let err = Cli::parse_args(argv).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn global_options_before_the_command() {
+        let argv = [
+            "binfmtd", "--mount", "/tmp/bm", "--json", "install", "--force", "arm64",
+        ];
+        let cli = Cli::parse_args(argv.map(OsString::from)).unwrap();
+        assert_eq!(cli.global.mount, PathBuf::from("/tmp/bm"));
+        assert!(cli.global.json);
+        match cli.command {
+            Some(Command::Install(t)) => assert!(t.force && t.targets == ["arm64"]),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -11,7 +11,8 @@
 
 use elf_magic::Target;
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// How a target runs on this host without binfmtd.
@@ -45,8 +46,16 @@ pub struct HostFacts {
 }
 
 impl HostFacts {
-    /// Gathers the facts; probes compatible targets (a few milliseconds each).
+    /// Gathers the facts, probing every compatible target (a few milliseconds each).
     pub fn gather() -> HostFacts {
+        HostFacts::gather_for(&Target::ALL, None)
+    }
+
+    /// Gathers the facts, probing only the compatible targets among `wanted`. With a `cache`
+    /// directory, probe results are read from and written to [`PROBE_CACHE`] there, keyed by the
+    /// boot id and kernel release: what the CPU and kernel run natively cannot change before the
+    /// next boot, so a re-run spawns no probe.
+    pub fn gather_for(wanted: &[Target], cache: Option<&Path>) -> HostFacts {
         let (machine, release) = nix::sys::utsname::uname()
             .map(|u| {
                 let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
@@ -57,14 +66,21 @@ impl HostFacts {
         // binfmtd's own header says the host's format exactly (endianness included, which
         // `uname -m` does not for mips or microblaze); uname is the fallback.
         let native = elf_magic::detect(&exe_header).or_else(|| elf_magic::native_target(&machine));
-        let compat = native
-            .map(|n| {
-                elf_magic::compat_candidates(n)
-                    .iter()
-                    .map(|&t| (t, probe(t)))
-                    .collect()
-            })
+        let key = format!("{} {release}", boot_id());
+        let cached = cache
+            .map(|dir| read_probe_cache(dir, &key))
             .unwrap_or_default();
+        let mut compat = BTreeMap::new();
+        for &t in native.map(elf_magic::compat_candidates).unwrap_or_default() {
+            if wanted.contains(&t) {
+                compat.insert(t, cached.get(&t).copied().unwrap_or_else(|| probe(t)));
+            }
+        }
+        if let Some(dir) = cache
+            && compat.iter().any(|(t, n)| cached.get(t) != Some(n))
+        {
+            write_probe_cache(dir, &key, &compat);
+        }
         HostFacts {
             machine,
             native,
@@ -89,6 +105,60 @@ impl HostFacts {
     /// Whether registering a rule for `row` would hijack the host's own executables.
     pub fn row_matches_host(&self, row: &elf_magic::Row) -> bool {
         !self.exe_header.is_empty() && row.matches(&self.exe_header)
+    }
+}
+
+/// The probe cache's file name inside the install directory.
+pub const PROBE_CACHE: &str = "host-probes";
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Reads `<dir>/host-probes`: a first line with the key, then `target nativity` lines. A missing
+/// file, another boot or kernel, or anything unreadable gives an empty map (probe again).
+fn read_probe_cache(dir: &Path, key: &str) -> BTreeMap<Target, Nativity> {
+    let Ok(text) = std::fs::read_to_string(dir.join(PROBE_CACHE)) else {
+        return BTreeMap::new();
+    };
+    let mut lines = text.lines();
+    if key.starts_with(' ') || lines.next() != Some(key) {
+        return BTreeMap::new();
+    }
+    lines
+        .filter_map(|line| {
+            let (target, state) = line.split_once(' ')?;
+            let nativity = match state {
+                "native" => Nativity::Native,
+                "foreign" => Nativity::Foreign,
+                _ => return None,
+            };
+            Some((target.parse().ok()?, nativity))
+        })
+        .collect()
+}
+
+/// Best effort: a cache that cannot be written only costs a probe next time. Unknown results
+/// are not cached (they may be answerable later).
+fn write_probe_cache(dir: &Path, key: &str, results: &BTreeMap<Target, Nativity>) {
+    if !dir.is_dir() || key.starts_with(' ') {
+        return;
+    }
+    let mut text = format!("{key}\n");
+    for (target, nativity) in results {
+        match nativity {
+            Nativity::Native => text.push_str(&format!("{target} native\n")),
+            Nativity::Foreign => text.push_str(&format!("{target} foreign\n")),
+            Nativity::Unknown => {}
+        }
+    }
+    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else {
+        return;
+    };
+    if tmp.write_all(text.as_bytes()).is_ok() {
+        let _ = tmp.persist(dir.join(PROBE_CACHE));
     }
 }
 
@@ -156,19 +226,50 @@ pub fn probe_native_command(target: &str) -> u8 {
     let Ok(dir) = tempfile::tempdir() else {
         return 2;
     };
-    if crate::isolate::enter_private_binfmt_misc(&dir.path().join("binfmt_misc")).is_err() {
+    let mount_point = dir.path().join("binfmt_misc");
+    if crate::isolate::enter_private_binfmt_misc(&mount_point).is_err() {
         return 2;
     }
-    match crate::isolate::run_elf(elf) {
+    let result = match crate::isolate::run_elf(elf) {
         Ok(true) => 0,
         Ok(false) => 1,
         Err(_) => 2,
-    }
+    };
+    // The private mount would keep the temporary directory from being removed.
+    let _ = nix::mount::umount2(&mount_point, nix::mount::MntFlags::MNT_DETACH);
+    drop(dir);
+    result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_cache_round_trip_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut results = BTreeMap::new();
+        results.insert(Target::I386, Nativity::Native);
+        results.insert(Target::Arm, Nativity::Foreign);
+        results.insert(Target::I486, Nativity::Unknown);
+        write_probe_cache(dir.path(), "boot-1 6.18", &results);
+        let back = read_probe_cache(dir.path(), "boot-1 6.18");
+        assert_eq!(back.get(&Target::I386), Some(&Nativity::Native));
+        assert_eq!(back.get(&Target::Arm), Some(&Nativity::Foreign));
+        assert_eq!(
+            back.get(&Target::I486),
+            None,
+            "unknown results are probed again"
+        );
+        assert!(
+            read_probe_cache(dir.path(), "boot-2 6.18").is_empty(),
+            "another boot"
+        );
+        assert!(
+            read_probe_cache(dir.path(), " 6.18").is_empty(),
+            "no boot id: no cache"
+        );
+    }
 
     #[test]
     fn kernel_versions() {

@@ -16,41 +16,50 @@ const MFD_EXEC: u32 = 0x0010;
 #[derive(Debug, thiserror::Error)]
 pub enum IsolateError {
     /// `unshare(CLONE_NEWUSER | CLONE_NEWNS)` failed.
-    #[error(
-        "cannot create a user namespace: {0}; user namespaces may be disabled \
-         (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone, or an AppArmor \
-         restriction such as kernel.apparmor_restrict_unprivileged_userns)"
-    )]
-    Unshare(#[source] nix::Error),
+    #[error("cannot create a user namespace: {errno}; {hint}")]
+    Unshare {
+        /// The OS error (in the message, so not a `source`: printed once).
+        errno: nix::Error,
+        /// Why, as far as the sysctls tell (see [`diagnose::unshare`]).
+        hint: String,
+    },
     /// Writing the uid/gid maps failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}{hint}")]
     IdMap {
         /// The map file.
         path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error (in the message, so not a `source`: printed once).
+        error: std::io::Error,
+        /// `; <why>` when a restriction explains it, else empty.
+        hint: String,
     },
     /// Mounting binfmt_misc failed (kernels before 6.7 refuse it in a user namespace).
-    #[error(
-        "cannot mount a private binfmt_misc at {path}: {source}; this needs Linux >= 6.7 \
-         (per-user-namespace binfmt_misc)"
-    )]
+    #[error("cannot mount a private binfmt_misc at {path}: {errno}{hint}")]
     Mount {
         /// The mount point.
         path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: nix::Error,
+        /// The OS error (in the message, so not a `source`: printed once).
+        errno: nix::Error,
+        /// `; <why>` (kernel too old, AppArmor, no binfmt_misc), else empty.
+        hint: String,
+    },
+    /// The mount point could not be created.
+    #[error(
+        "cannot create the mount point {path}: {error}; pass --mount with a directory you can create"
+    )]
+    MountPoint {
+        /// The mount point.
+        path: PathBuf,
+        /// The OS error (in the message, so not a `source`: printed once).
+        error: std::io::Error,
     },
     /// Any other I/O failure.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Io {
         /// What was being done.
         what: &'static str,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error (in the message, so not a `source`: printed once).
+        error: std::io::Error,
     },
 }
 
@@ -63,10 +72,15 @@ pub fn enter_private_binfmt_misc(mount_point: &Path) -> Result<(), IsolateError>
 
     let uid = nix::unistd::geteuid();
     let gid = nix::unistd::getegid();
-    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(IsolateError::Unshare)?;
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(|errno| {
+        IsolateError::Unshare {
+            errno,
+            hint: diagnose::unshare(errno),
+        }
+    })?;
     write_proc("/proc/self/setgroups", "deny").or_else(|e| match e {
         // Kernels before 3.19 have no setgroups file.
-        IsolateError::IdMap { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+        IsolateError::IdMap { ref error, .. } if error.kind() == std::io::ErrorKind::NotFound => {
             Ok(())
         }
         other => Err(other),
@@ -81,13 +95,14 @@ pub fn enter_private_binfmt_misc(mount_point: &Path) -> Result<(), IsolateError>
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .map_err(|source| IsolateError::Mount {
+    .map_err(|errno| IsolateError::Mount {
         path: "/".into(),
-        source,
+        errno,
+        hint: diagnose::mount(errno),
     })?;
-    std::fs::create_dir_all(mount_point).map_err(|source| IsolateError::Io {
-        what: "creating the mount point",
-        source,
+    std::fs::create_dir_all(mount_point).map_err(|error| IsolateError::MountPoint {
+        path: mount_point.to_path_buf(),
+        error,
     })?;
     mount(
         Some("binfmt_misc"),
@@ -96,10 +111,28 @@ pub fn enter_private_binfmt_misc(mount_point: &Path) -> Result<(), IsolateError>
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None::<&str>,
     )
-    .map_err(|source| IsolateError::Mount {
+    .map_err(|errno| IsolateError::Mount {
         path: mount_point.to_path_buf(),
-        source,
+        errno,
+        hint: diagnose::mount(errno),
     })
+}
+
+/// Moves this (single-threaded) process, already root of a namespace from
+/// [`enter_private_binfmt_misc`], into a further user namespace where it is `uid`/`gid` again (a
+/// single mapping onto that root, so files it creates keep belonging to the caller). The new
+/// namespace mounts no binfmt_misc of its own, so execs keep using the parent's private instance.
+/// Capabilities end at the next exec: no chroot or mount from there.
+pub fn enter_user_namespace_as(uid: u32, gid: u32) -> Result<(), IsolateError> {
+    use nix::sched::{CloneFlags, unshare};
+
+    unshare(CloneFlags::CLONE_NEWUSER).map_err(|errno| IsolateError::Unshare {
+        errno,
+        hint: diagnose::unshare(errno),
+    })?;
+    write_proc("/proc/self/setgroups", "deny")?;
+    write_proc("/proc/self/uid_map", &format!("{uid} 0 1"))?;
+    write_proc("/proc/self/gid_map", &format!("{gid} 0 1"))
 }
 
 fn write_proc(path: &str, content: &str) -> Result<(), IsolateError> {
@@ -107,9 +140,10 @@ fn write_proc(path: &str, content: &str) -> Result<(), IsolateError> {
         .write(true)
         .open(path)
         .and_then(|mut f| f.write_all(content.as_bytes()))
-        .map_err(|source| IsolateError::IdMap {
+        .map_err(|error| IsolateError::IdMap {
             path: path.into(),
-            source,
+            hint: diagnose::id_map(&error),
+            error,
         })
 }
 
@@ -125,12 +159,12 @@ pub fn run_elf(image: &[u8]) -> Result<bool, IsolateError> {
     .or_else(|_| memfd_create("binfmtd-probe", MFdFlags::MFD_CLOEXEC))
     .map_err(|e| IsolateError::Io {
         what: "creating an in-memory probe",
-        source: e.into(),
+        error: e.into(),
     })?;
     let mut file = std::fs::File::from(fd);
-    file.write_all(image).map_err(|source| IsolateError::Io {
+    file.write_all(image).map_err(|error| IsolateError::Io {
         what: "writing the probe",
-        source,
+        error,
     })?;
     // The path is resolved by execve before close-on-exec descriptors are closed.
     let path = format!("/proc/self/fd/{}", file.as_raw_fd());
@@ -142,9 +176,97 @@ pub fn run_elf(image: &[u8]) -> Result<bool, IsolateError> {
     {
         Ok(status) => Ok(status.success()),
         Err(e) if e.raw_os_error() == Some(nix::libc::ENOEXEC) => Ok(false),
-        Err(source) => Err(IsolateError::Io {
+        Err(error) => Err(IsolateError::Io {
             what: "executing the probe",
-            source,
+            error,
         }),
+    }
+}
+
+/// Turning an errno from namespace set-up into the likely cause and its fix, from the sysctls
+/// that restrict user namespaces.
+pub mod diagnose {
+    use nix::errno::Errno;
+
+    fn sysctl(path: &str) -> Option<String> {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    /// Why `unshare(CLONE_NEWUSER)` failed with `errno`.
+    pub fn unshare(errno: Errno) -> String {
+        let max = sysctl("/proc/sys/user/max_user_namespaces");
+        if max.as_deref() == Some("0") {
+            return "user namespaces are disabled (sysctl user.max_user_namespaces = 0 in this \
+                    namespace); ask an administrator to raise it, e.g. \
+                    `sysctl -w user.max_user_namespaces=15000`"
+                .to_string();
+        }
+        if sysctl("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+            return "unprivileged user namespaces are disabled (sysctl \
+                    kernel.unprivileged_userns_clone = 0); ask an administrator to run \
+                    `sysctl -w kernel.unprivileged_userns_clone=1`"
+                .to_string();
+        }
+        match errno {
+            Errno::ENOSPC => format!(
+                "the limit on user namespaces is reached (sysctl user.max_user_namespaces = {}, \
+                 or 32 nested levels); raise the sysctl or leave some namespaces",
+                max.as_deref().unwrap_or("?")
+            ),
+            Errno::EINVAL => "binfmtd has started threads, which the kernel forbids here; \
+                              please report this bug"
+                .to_string(),
+            _ => "user namespaces may be disabled or restricted (sysctls \
+                  user.max_user_namespaces, kernel.unprivileged_userns_clone, \
+                  kernel.apparmor_restrict_unprivileged_userns, or a seccomp filter of the \
+                  container binfmtd runs in)"
+                .to_string(),
+        }
+    }
+
+    /// `; <why>` for a failed uid/gid map write, or empty.
+    pub fn id_map(err: &std::io::Error) -> String {
+        if err.raw_os_error() == Some(nix::libc::EPERM) {
+            apparmor().map(|a| format!("; {a}")).unwrap_or_default()
+        } else {
+            String::new()
+        }
+    }
+
+    /// `; <why>` for a failed mount of binfmt_misc, or empty.
+    pub fn mount(errno: Errno) -> String {
+        let release = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match errno {
+            Errno::EPERM | Errno::EACCES if !crate::host::kernel_at_least(&release, (6, 7)) => {
+                format!(
+                    "; Linux {release} is older than 6.7, the first version that gives each user \
+                     namespace its own binfmt_misc: without root, use a newer kernel"
+                )
+            }
+            Errno::EPERM | Errno::EACCES => {
+                apparmor().map(|a| format!("; {a}")).unwrap_or_else(|| {
+                    "; a security module or the container binfmtd runs in forbids it".to_string()
+                })
+            }
+            Errno::ENODEV => "; this kernel has no binfmt_misc (CONFIG_BINFMT_MISC): as root, \
+                              `modprobe binfmt_misc`"
+                .to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The AppArmor restriction on unprivileged user namespaces (Ubuntu ≥ 23.10), when active.
+    fn apparmor() -> Option<String> {
+        (sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1"))
+            .then(|| {
+                "AppArmor restricts unprivileged user namespaces \
+                 (kernel.apparmor_restrict_unprivileged_userns = 1): give binfmtd an AppArmor \
+                 profile with `userns,` or ask an administrator to set the sysctl to 0"
+                    .to_string()
+            })
     }
 }

@@ -3,17 +3,16 @@
 //! or configuration error).
 
 use anyhow::Result;
-use clap::Parser;
 use std::process::ExitCode;
 
-use binfmtd::cli::{Cli, Command, normalize_args};
+use binfmtd::cli::{Cli, Command};
 use binfmtd::commands::install::Mode;
 use binfmtd::commands::uninstall::{Matching, Scope};
 use binfmtd::commands::{self, Context, UsageError};
-use binfmtd::report::Report;
+use binfmtd::report::{Action, Report};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse_from(normalize_args(std::env::args_os())) {
+    let cli = match Cli::parse_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -24,7 +23,9 @@ fn main() -> ExitCode {
             };
         }
     };
-    binfmtd::logging::init(cli.global.verbose, cli.global.quiet);
+    // The daemon logs each change at info level by default (journald keeps it).
+    let daemon = matches!(cli.command, Some(Command::Daemon(_)));
+    binfmtd::logging::init(cli.global.verbose + u8::from(daemon), cli.global.quiet);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -42,19 +43,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(Command::ProbeNative { target }) = &cli.command {
         return Ok(ExitCode::from(binfmtd::host::probe_native_command(target)));
     }
+    if let Some(Command::Daemon(args)) = &cli.command {
+        return binfmtd::daemon::run(&cli.global, args).map(|()| ExitCode::SUCCESS);
+    }
     let ctx = Context::load(&cli.global)?;
+    // Keeps binfmt_misc open (and, in a container, checks that entries outlive it).
+    let _mount = binfmtd::visibility::guard(&ctx, binfmtd::visibility::Need::for_cli(&cli))?;
     if cli.install.is_some() || cli.uninstall.is_some() {
         return compat(&ctx, cli.install.as_deref(), cli.uninstall.as_deref());
     }
     match cli.command {
         None => commands::status::run(&ctx, true).map(|()| ExitCode::SUCCESS),
         Some(Command::Install(t)) => {
-            finish(&ctx, commands::install::run(&ctx, &t.targets, Mode::Apply)?)
+            let ctx = if t.force { ctx.forcing() } else { ctx };
+            let report = commands::install::run(&ctx, &t.targets, Mode::Apply)?;
+            if let Some(root) = &t.persist {
+                for path in binfmtd::persist::run(root, &t.targets, &report)? {
+                    eprintln!("persisted: {}", path.display());
+                }
+            }
+            finish(&ctx, report)
         }
-        Some(Command::Plan(t)) => finish(
-            &ctx,
-            commands::install::run(&ctx, &t.targets, Mode::DryRun)?,
-        ),
+        Some(Command::Plan(t)) => {
+            let ctx = if t.force { ctx.forcing() } else { ctx };
+            let report = commands::install::run(&ctx, &t.targets, Mode::DryRun)?;
+            let pending = t.check && report.changed;
+            let code = finish(&ctx, report)?;
+            Ok(if pending { ExitCode::FAILURE } else { code })
+        }
         Some(Command::Uninstall(u)) => {
             let scope = if u.force { Scope::Any } else { Scope::Ours };
             finish(
@@ -64,7 +80,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Status) => commands::status::run(&ctx, false).map(|()| ExitCode::SUCCESS),
         Some(Command::Table) => commands::table::run(&ctx).map(|()| ExitCode::SUCCESS),
-        Some(Command::Daemon(_)) => Err(anyhow::anyhow!("the daemon is not implemented yet")),
+        Some(Command::Daemon(_)) => Ok(ExitCode::SUCCESS),
+        Some(Command::Exec(e)) => Ok(commands::exec::run(&ctx, &e)),
         Some(Command::ProbeNative { .. }) => Ok(ExitCode::SUCCESS),
     }
 }
@@ -109,10 +126,23 @@ fn log_compat(report: &Report, verb: &str) {
 
 /// Prints a report and picks the exit status.
 fn finish(ctx: &Context, report: Report) -> Result<ExitCode> {
-    for w in &report.warnings {
+    // Configuration warnings were logged when the configuration was loaded.
+    for w in report
+        .warnings
+        .iter()
+        .filter(|w| !ctx.settings.warnings.contains(w))
+    {
         tracing::warn!("{w}");
     }
     ctx.print(&report, || report.render_text())?;
+    // One line per failure on stderr, whatever the output format: `error: ENTRY: why and fix`.
+    for e in report.entries.iter().filter(|e| e.action == Action::Failed) {
+        eprintln!(
+            "error: {}: {}",
+            e.name,
+            e.reason.as_deref().unwrap_or("failed")
+        );
+    }
     Ok(if report.failed() {
         ExitCode::FAILURE
     } else {

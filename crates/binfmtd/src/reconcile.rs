@@ -295,3 +295,6 @@ pub fn force_refresh(decision: &mut Decision, name: &str, why: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

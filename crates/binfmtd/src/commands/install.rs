@@ -1,14 +1,20 @@
 //! `binfmtd install` and `binfmtd plan`: register emulators, or say what that would change.
 //!
 //! Order of work, so that bad input changes nothing:
-//! 1. parse targets, open (or for `install` mount) binfmt_misc, take the lock;
+//! 1. parse targets, open (or for `install` mount, only on an empty directory) binfmt_misc, check
+//!    that `register` is writable (non-root, read-only mount);
 //! 2. find and verify every interpreter (headers only), read the kernel's entries;
-//! 3. decide (pure, [`crate::reconcile`]); any failure stops here, before the first write;
-//! 4. copy changed interpreters into the store (temporary file + rename);
-//! 5. apply the plan to the kernel, record what was registered, report.
+//! 3. decide (pure, [`crate::reconcile`]); any failure, or nothing to change, stops here, before
+//!    the first write (not even the install directory is created);
+//! 4. create the install directory, take the lock, read and decide again (a concurrent binfmtd
+//!    may have done the work meanwhile);
+//! 5. check free space and copy changed interpreters into the store (temporary file + rename);
+//! 6. apply the plan to the kernel, record what was registered, report ([`write`]).
+
+mod write;
 
 use anyhow::{Context as _, Result};
-use binfmt_misc::{BinfmtMisc, Rule};
+use binfmt_misc::BinfmtMisc;
 use elf_magic::Target;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,10 +22,11 @@ use std::path::Path;
 use super::Context;
 use crate::config::Targets;
 use crate::host::{HostFacts, Nativity};
-use crate::interpreter::{self, HostMachine, Installed, Store, Verified};
+use crate::interpreter::{self, HostMachine, Store, Verified};
 use crate::reconcile::{self, Current, Decision, Extra, Interpreter, Wanted};
-use crate::registrations::{Registration, Registrations};
-use crate::report::{Action, EntryReport, Report};
+use crate::registrations::Registrations;
+use crate::report::Report;
+use write::{apply, attach_installed, fail_changes, install_interpreters};
 
 /// Whether to change anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,25 +94,33 @@ impl Prepared {
 /// Runs `install` (or `plan`) for the given target words.
 pub fn run(ctx: &Context, words: &[String], mode: Mode) -> Result<Report> {
     let fs = open_mount(&ctx.mount, mode)?;
+    if let (Mode::Apply, Some(fs)) = (mode, &fs) {
+        // Before anything else: a non-root user or an unprivileged container gets the
+        // permission error (with its --privileged hint), not a complaint about install_dir.
+        check_writable(fs)?;
+    }
     let prepared = prepare(ctx, words, mode)?;
     converge(&prepared, fs.as_ref(), &ctx.mount, mode)
 }
 
 /// Parses the targets, probes the host and finds and verifies every interpreter (headers only).
-/// Changes nothing except creating the install directory for [`Mode::Apply`].
+/// Changes nothing: for [`Mode::Apply`] an existing install directory is checked to be writable
+/// (a missing one is created by [`converge`] only when there is something to install).
 pub fn prepare(ctx: &Context, words: &[String], mode: Mode) -> Result<Prepared> {
     let selection = crate::selection::parse_targets(words, &ctx.settings.targets)?;
     let explicit = matches!(selection, Targets::List(_));
+    let dir = &ctx.settings.install_dir;
     let store = match mode {
-        Mode::Apply => Store::open(&ctx.settings.install_dir).map_err(anyhow::Error::new)?,
-        Mode::DryRun => Store::at(&ctx.settings.install_dir),
+        Mode::Apply if dir.is_dir() => Store::open(dir).map_err(flat)?,
+        Mode::Apply | Mode::DryRun => Store::at(dir),
     };
-    let host = HostFacts::gather();
-    let machine = HostMachine::current().map_err(anyhow::Error::new)?;
     let targets: Vec<Target> = match &selection {
         Targets::All => Target::ALL.to_vec(),
         Targets::List(list) => list.clone(),
     };
+    let cache = (mode == Mode::Apply && dir.is_dir()).then_some(dir.as_path());
+    let host = HostFacts::gather_for(&targets, cache);
+    let machine = HostMachine::current().map_err(flat)?;
     let requests = targets
         .into_iter()
         .map(|target| Request {
@@ -114,7 +129,7 @@ pub fn prepare(ctx: &Context, words: &[String], mode: Mode) -> Result<Prepared> 
             source: if host.nativity(target) == Nativity::Native {
                 Err("native".to_string())
             } else {
-                resolve(ctx, target, machine)
+                resolve(ctx, target, machine, &store)
             },
             flags: effective_flags(ctx.settings.flags_for(target), &host),
             others: ctx.settings.others_for(target),
@@ -149,7 +164,7 @@ pub fn prepare(ctx: &Context, words: &[String], mode: Mode) -> Result<Prepared> 
 
 /// Brings the kernel's entries in line with `prepared`: reads the entries, decides (pure), and
 /// unless [`Mode::DryRun`] or something failed, copies changed interpreters and applies the plan
-/// under the lock. With nothing to change it writes nothing.
+/// under the lock. With nothing to change it writes nothing (not even the install directory).
 pub fn converge(
     prepared: &Prepared,
     fs: Option<&BinfmtMisc>,
@@ -157,10 +172,69 @@ pub fn converge(
     mode: Mode,
 ) -> Result<Report> {
     let store = &prepared.store;
-    let _lock = match mode {
-        Mode::Apply => Some(crate::lock::Lock::acquire(store.dir())?),
-        Mode::DryRun => None,
+    let mut report = Report {
+        dry_run: mode == Mode::DryRun,
+        mount: mount.to_path_buf(),
+        warnings: prepared.warnings.clone(),
+        ..Report::default()
     };
+    if fs.is_none() {
+        report.warnings.push(format!(
+            "{} is not a mounted binfmt_misc: install would mount it",
+            mount.display()
+        ));
+    }
+    let first = assess(prepared, fs)?;
+    if mode == Mode::DryRun || settled(&first.decision) {
+        report.entries = first.decision.reports;
+        return Ok(report.finish());
+    }
+    let Some(fs) = fs else {
+        anyhow::bail!("binfmt_misc is not available at {}", mount.display());
+    };
+    // Validate before the first write: the instance must accept registrations and the install
+    // directory must exist (created now) and be writable.
+    let ready = check_writable(fs).and_then(|()| Store::open(store.dir()).map_err(flat));
+    if let Err(e) = ready {
+        report.entries = fail_changes(first.decision.reports, &format!("{e:#}"));
+        return Ok(report.finish());
+    }
+    let _lock = crate::lock::Lock::acquire(store.dir())?;
+    // Another binfmtd may have changed the kernel or the store while this one waited: decide
+    // again under the lock.
+    let Assessment {
+        mut decision,
+        sources,
+        registrations,
+    } = assess(prepared, Some(fs))?;
+    if settled(&decision) {
+        report.entries = decision.reports;
+        return Ok(report.finish());
+    }
+    let installed = match install_interpreters(store, &sources, &decision) {
+        Ok(installed) => installed,
+        Err(e) => {
+            // Nothing reached the kernel: every planned change fails with the reason.
+            report.entries = fail_changes(decision.reports, &format!("{e:#}"));
+            return Ok(report.finish());
+        }
+    };
+    attach_installed(&mut decision, &installed);
+    report.entries = apply(fs, decision, store, registrations, &installed)?;
+    Ok(report.finish())
+}
+
+/// One reading of the kernel and the store, and the decision it leads to.
+struct Assessment {
+    decision: Decision,
+    sources: BTreeMap<Target, (Source, bool)>,
+    registrations: Registrations,
+}
+
+/// Reads the entries and the registrations record and decides (pure), marking entries whose
+/// pinned interpreter is stale for replacement.
+fn assess(prepared: &Prepared, fs: Option<&BinfmtMisc>) -> Result<Assessment> {
+    let store = &prepared.store;
     let current = match fs {
         Some(fs) => fs.entries().context("reading binfmt_misc entries")?,
         None => Vec::new(),
@@ -201,48 +275,50 @@ pub fn converge(
         store,
         &prepared.prefix,
     );
-
-    let mut report = Report {
-        dry_run: mode == Mode::DryRun,
-        mount: mount.to_path_buf(),
-        warnings: prepared.warnings.clone(),
-        ..Report::default()
-    };
-    if fs.is_none() {
-        report.warnings.push(format!(
-            "{} is not a mounted binfmt_misc: install would mount it",
-            mount.display()
-        ));
-    }
-    if decision.failed() || mode == Mode::DryRun {
-        report.entries = decision.reports;
-        return Ok(report.finish());
-    }
-    let Some(fs) = fs else {
-        anyhow::bail!("binfmt_misc is not available at {}", mount.display());
-    };
-    if decision.plan.is_empty() {
-        report.entries = decision.reports;
-        return Ok(report.finish());
-    }
-    let installed = match install_interpreters(store, &sources, &decision) {
-        Ok(installed) => installed,
-        Err(e) => {
-            // Nothing reached the kernel: every planned change fails with the reason.
-            report.entries = fail_changes(decision.reports, &format!("{e:#}"));
-            return Ok(report.finish());
-        }
-    };
-    attach_installed(&mut decision, &installed);
-    report.entries = apply(fs, decision, store, registrations, &installed)?;
-    Ok(report.finish())
+    Ok(Assessment {
+        decision,
+        sources,
+        registrations,
+    })
 }
 
-/// Opens binfmt_misc; `install` mounts it when missing, `plan` never changes anything.
+/// Nothing to apply: a planning failure (nothing may be written) or no change needed.
+fn settled(decision: &Decision) -> bool {
+    decision.failed() || decision.plan.is_empty()
+}
+
+/// Checks, without writing, that this process may register entries in `fs`: a read-only mount
+/// (a container without --privileged) or a non-root user fails here, before any change.
+fn check_writable(fs: &BinfmtMisc) -> Result<()> {
+    let register = fs.root().join("register");
+    match nix::unistd::access(&register, nix::unistd::AccessFlags::W_OK) {
+        Err(nix::errno::Errno::EROFS) => {
+            Err(binfmt_misc::Error::ReadOnly { path: register }.into())
+        }
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => {
+            Err(binfmt_misc::Error::PermissionDenied {
+                path: register,
+                op: "write registrations to",
+            }
+            .into())
+        }
+        // Anything else surfaces, with its own message, at the first real write.
+        Ok(()) | Err(_) => Ok(()),
+    }
+}
+
+/// An error whose message already names its cause (binfmtd's error types print their source
+/// inline), as one line without the cause repeated.
+fn flat(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// Opens binfmt_misc; `install` mounts it when missing (only on an empty directory: see
+/// `check_mount_path` in `commands`), `plan` never changes anything.
 fn open_mount(mount: &Path, mode: Mode) -> Result<Option<BinfmtMisc>> {
     match mode {
         Mode::Apply => {
-            let (fs, mounted) = BinfmtMisc::open_or_mount(mount).map_err(anyhow::Error::new)?;
+            let (fs, mounted) = BinfmtMisc::open_or_mount(mount).map_err(flat)?;
             if mounted {
                 tracing::info!(mount = %mount.display(), "mounted binfmt_misc");
             }
@@ -251,13 +327,22 @@ fn open_mount(mount: &Path, mode: Mode) -> Result<Option<BinfmtMisc>> {
         Mode::DryRun => match BinfmtMisc::open(mount) {
             Ok(fs) => Ok(Some(fs)),
             Err(e) if e.kind() == binfmt_misc::ErrorKind::NotMounted => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(flat(e)),
         },
     }
 }
 
 /// Finds and verifies the interpreter for `target`.
-fn resolve(ctx: &Context, target: Target, machine: HostMachine) -> Result<Source, String> {
+///
+/// A source whose stat identity the store already recorded passed verification before and has
+/// not changed since (its ctime would have): it is not read again, so an unchanged re-run reads
+/// no interpreter at all.
+fn resolve(
+    ctx: &Context,
+    target: Target,
+    machine: HostMachine,
+    store: &Store,
+) -> Result<Source, String> {
     let name = target.qemu_binary();
     let path = match ctx.settings.interpreter_override(target) {
         Some(path) => path.to_path_buf(),
@@ -270,6 +355,14 @@ fn resolve(ctx: &Context, target: Target, machine: HostMachine) -> Result<Source
             )
         })?,
     };
+    if let Ok(known) = interpreter::identity(&path)
+        && store.is_current(name, &known)
+    {
+        return Ok(Source {
+            name,
+            verified: known,
+        });
+    }
     let verified = interpreter::verify(&path, machine).map_err(|e| e.to_string())?;
     Ok(Source { name, verified })
 }
@@ -323,139 +416,4 @@ fn refresh_stale(
             reconcile::force_refresh(decision, &name, &why);
         }
     }
-}
-
-/// Copies every interpreter a planned entry needs into the store, after a free-space check.
-fn install_interpreters(
-    store: &Store,
-    sources: &BTreeMap<Target, (Source, bool)>,
-    decision: &Decision,
-) -> Result<BTreeMap<&'static str, Installed>> {
-    let needed: Vec<&(Source, bool)> = sources
-        .values()
-        .filter(|(s, _)| {
-            let path = store.path_of(s.name);
-            decision
-                .plan
-                .steps
-                .iter()
-                .any(|step| step.rule.as_ref().is_some_and(|r| r.interpreter == path))
-        })
-        .collect();
-    let to_copy: u64 = needed
-        .iter()
-        .filter(|(_, up_to_date)| !up_to_date)
-        .map(|(s, _)| s.verified.size)
-        .sum();
-    if to_copy > 0 {
-        let free = store.free_space().map_err(anyhow::Error::new)?;
-        if free < to_copy {
-            anyhow::bail!(
-                "not enough space in {}: {to_copy} bytes of interpreters to copy, {free} free; \
-                 free some space or set install_dir elsewhere",
-                store.dir().display()
-            );
-        }
-    }
-    let mut installed = BTreeMap::new();
-    for (source, _) in needed {
-        if installed.contains_key(source.name) {
-            continue;
-        }
-        let done = store
-            .install(source.name, &source.verified)
-            .map_err(anyhow::Error::new)?;
-        if done.changed {
-            tracing::info!(
-                interpreter = source.name,
-                old_version = done.previous_version.as_deref().unwrap_or("-"),
-                new_version = done.version.as_deref().unwrap_or("-"),
-                "installed interpreter"
-            );
-        }
-        installed.insert(source.name, done);
-    }
-    Ok(installed)
-}
-
-/// Fills digests and versions into the report lines now that the copies exist.
-fn attach_installed(decision: &mut Decision, installed: &BTreeMap<&'static str, Installed>) {
-    for report in &mut decision.reports {
-        let Some(path) = &report.interpreter else {
-            continue;
-        };
-        if let Some(i) = installed.values().find(|i| &i.path == path) {
-            report.sha256 = Some(i.sha256.clone());
-            report.version = i.version.clone();
-        }
-    }
-}
-
-fn fail_changes(reports: Vec<EntryReport>, why: &str) -> Vec<EntryReport> {
-    reports
-        .into_iter()
-        .map(|r| {
-            if r.action.is_change() {
-                EntryReport {
-                    action: Action::Failed,
-                    reason: Some(why.to_string()),
-                    ..r
-                }
-            } else {
-                r
-            }
-        })
-        .collect()
-}
-
-/// Applies the plan and records what the kernel now pins.
-fn apply(
-    fs: &BinfmtMisc,
-    decision: Decision,
-    store: &Store,
-    mut registrations: Registrations,
-    installed: &BTreeMap<&'static str, Installed>,
-) -> Result<Vec<EntryReport>> {
-    let outcomes = binfmt_misc::apply(&decision.plan, fs);
-    let mut reports = decision.reports;
-    for outcome in &outcomes {
-        let step_rule: Option<&Rule> = decision
-            .plan
-            .steps
-            .iter()
-            .find(|s| s.name == outcome.name)
-            .and_then(|s| s.rule.as_ref());
-        let Some(report) = reports.iter_mut().find(|r| r.name == outcome.name) else {
-            continue;
-        };
-        match (&outcome.result, step_rule) {
-            (Err(e), _) => {
-                report.action = Action::Failed;
-                report.reason = Some(e.to_string());
-                tracing::error!(entry = %outcome.name, "{e}");
-            }
-            (Ok(()), Some(rule)) => {
-                tracing::info!(entry = %outcome.name, action = ?report.action, reason = report.reason.as_deref().unwrap_or(""), "registered");
-                let pinned = installed.values().find(|i| i.path == rule.interpreter);
-                registrations.entries.insert(
-                    outcome.name.clone(),
-                    Registration {
-                        interpreter: rule.interpreter.clone(),
-                        sha256: pinned.map(|i| i.sha256.clone()),
-                        version: pinned.and_then(|i| i.version.clone()),
-                    },
-                );
-            }
-            (Ok(()), None) => {
-                registrations.entries.remove(&outcome.name);
-                tracing::info!(entry = %outcome.name, "removed");
-            }
-        }
-    }
-    if !outcomes.is_empty() {
-        registrations
-            .save(store.dir())
-            .with_context(|| format!("recording registrations in {}", store.dir().display()))?;
-    }
-    Ok(reports)
 }

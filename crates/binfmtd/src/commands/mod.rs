@@ -5,6 +5,7 @@
 //! configuration) are [`UsageError`]s: `main` maps them to exit status 2. Everything else that
 //! fails is status 1.
 
+pub mod exec;
 pub mod install;
 pub mod status;
 pub mod table;
@@ -52,11 +53,19 @@ impl Context {
         for warning in &settings.warnings {
             tracing::warn!("{warning}");
         }
+        check_mount_path(&global.mount)?;
         Ok(Context {
             settings,
             mount: global.mount.clone(),
             json: global.json,
         })
+    }
+
+    /// This context with `install --force`: other tools' entries for the requested targets are
+    /// taken over, as with `others = "replace"` for every target, for this run only.
+    pub fn forcing(mut self) -> Context {
+        self.settings.replace_others();
+        self
     }
 
     /// Prints a serializable result as JSON, or its text form.
@@ -72,5 +81,30 @@ impl Context {
             print!("{}", text());
         }
         Ok(())
+    }
+}
+
+/// `--mount` must name a directory (or nothing yet) that binfmtd may mount on: a regular file is
+/// a usage error, and so is a non-empty directory that is not a mount point (mounting binfmt_misc
+/// there would hide its files). Another filesystem mounted there is refused when it is opened.
+fn check_mount_path(mount: &std::path::Path) -> Result<(), UsageError> {
+    match std::fs::metadata(mount) {
+        Ok(meta) if !meta.is_dir() => Err(UsageError(format!(
+            "--mount {}: not a directory; point --mount at binfmt_misc's mount point (default {})",
+            mount.display(),
+            binfmt_misc::DEFAULT_MOUNT
+        ))),
+        Ok(_)
+            if binfmt_misc::BinfmtMisc::open(mount)
+                .is_err_and(|e| e.kind() == binfmt_misc::ErrorKind::NotMounted)
+                && std::fs::read_dir(mount).is_ok_and(|mut d| d.next().is_some()) =>
+        {
+            Err(UsageError(format!(
+                "--mount {}: a non-empty directory, not a binfmt_misc mount; refusing to mount \
+                 over it: point --mount at binfmt_misc's mount point or an empty directory",
+                mount.display()
+            )))
+        }
+        _ => Ok(()),
     }
 }

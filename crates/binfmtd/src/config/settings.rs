@@ -125,6 +125,14 @@ impl Settings {
         format!("{}{row_id}", self.entry_prefix)
     }
 
+    /// Applies `install --force`: `others = "replace"` globally and for every target.
+    pub fn replace_others(&mut self) {
+        self.others = Others::Replace;
+        for o in self.overrides.values_mut() {
+            o.others = None;
+        }
+    }
+
     /// Applies a command-line `--flags`: it replaces the global flags and every per-target flags
     /// override (the user asked for exactly these). Adds the `C` warning when it applies.
     pub fn override_flags(&mut self, flags: Flags, origin: &str) {

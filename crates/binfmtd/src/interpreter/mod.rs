@@ -11,6 +11,7 @@
 //!   records source identity, SHA-256 and QEMU version in `manifest.json`, and skips unchanged
 //!   sources from `stat` alone.
 
+mod adopt;
 mod copy;
 mod discover;
 mod elf;
@@ -28,5 +29,5 @@ pub use discover::{DEFAULT_DIRS, candidates, candidates_in, discover, discover_i
 pub use error::{DynamicReason, InterpreterError};
 pub use host::{ElfClass, Endianness, HostMachine};
 pub use store::{DEFAULT_INSTALL_DIR, Installed, Store};
-pub use verify::{Timestamp, Verified, VerifyPolicy, verify, verify_with};
+pub use verify::{Timestamp, Verified, VerifyPolicy, identity, verify, verify_with};
 pub use version::{VERSION_TIMEOUT, parse_version, qemu_version, qemu_version_within};

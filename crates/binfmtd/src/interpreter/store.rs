@@ -9,10 +9,12 @@ use std::fs::{self, DirBuilder, Permissions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::adopt;
 use super::copy::stage;
 use super::error::InterpreterError;
 use super::manifest::{self, FileStamp, MANIFEST_FILE, Record, sync_dir};
@@ -27,7 +29,13 @@ pub const DEFAULT_INSTALL_DIR: &str = "/var/lib/binfmtd/interpreters";
 pub struct Store {
     dir: PathBuf,
     canonical: Option<PathBuf>,
+    /// The last manifest read, with the stamp of the file it came from: queries re-read and
+    /// re-parse it only when the file changed (one `stat` instead of a read per query).
+    cache: Arc<Mutex<Option<CachedManifest>>>,
 }
+
+/// A parsed manifest and the stamp of the file it was read from.
+type CachedManifest = (FileStamp, Arc<manifest::Manifest>);
 
 /// The outcome of [`Store::install`], or the state reported by [`Store::installed`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,7 +103,11 @@ impl Store {
     pub fn at(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         let canonical = fs::canonicalize(&dir).ok();
-        Self { dir, canonical }
+        Self {
+            dir,
+            canonical,
+            cache: Arc::default(),
+        }
     }
 
     /// The install directory as configured.
@@ -121,7 +133,7 @@ impl Store {
     /// Names recorded in the manifest, sorted.
     pub fn names(&self) -> Vec<String> {
         self.load_quietly()
-            .map(|m| m.interpreters.into_keys().collect())
+            .map(|m| m.interpreters.keys().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -166,6 +178,13 @@ impl Store {
             && self.unchanged(name, prev, source)
         {
             return Ok(Installed::from_record(name, target, prev));
+        }
+        if adopt::is_in_place(source, &target) {
+            // Already the managed file (the container image's layout): record it, copy nothing.
+            let installed =
+                adopt::record_in_place(name, &target, source, previous.as_ref(), &mut manifest)?;
+            manifest::save(&self.dir, &manifest)?;
+            return Ok(installed);
         }
         let staged = stage(&self.dir, name, source)?;
         let intact = previous
@@ -243,10 +262,20 @@ impl Store {
         Ok(widen(stat.blocks_available()).saturating_mul(widen(stat.fragment_size())))
     }
 
-    fn load_quietly(&self) -> Option<manifest::Manifest> {
-        manifest::load(&self.dir)
+    fn load_quietly(&self) -> Option<Arc<manifest::Manifest>> {
+        let stamp = stamp_of(&self.dir.join(MANIFEST_FILE));
+        let mut cache = self.cache.lock().ok()?;
+        if let (Some(stamp), Some((cached, manifest))) = (stamp, cache.as_ref())
+            && *cached == stamp
+        {
+            return Some(Arc::clone(manifest));
+        }
+        let manifest = manifest::load(&self.dir)
             .map_err(|err| tracing::warn!(%err, "cannot read the interpreter manifest"))
             .ok()
+            .map(Arc::new)?;
+        *cache = stamp.map(|stamp| (stamp, Arc::clone(&manifest)));
+        Some(manifest)
     }
 }
 

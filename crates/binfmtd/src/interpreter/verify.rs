@@ -95,6 +95,22 @@ pub fn verify(path: &Path, host: HostMachine) -> Result<Verified, InterpreterErr
     verify_with(path, host, VerifyPolicy::default())
 }
 
+/// The stat identity of `path` (symlinks resolved) without reading or even opening it.
+///
+/// Used to skip re-verification: when the store recorded a source with exactly this identity
+/// (same inode, size, mtime and ctime — a `chmod`/`chown` changes ctime), that file already
+/// passed [`verify`] and has not changed since.
+pub fn identity(path: &Path) -> Result<Verified, InterpreterError> {
+    let resolved = fs::canonicalize(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
+            InterpreterError::NotFound { path: path.into() }
+        }
+        _ => InterpreterError::io("resolving", path, e),
+    })?;
+    let meta = fs::metadata(&resolved).map_err(|e| InterpreterError::io("stat", &resolved, e))?;
+    Ok(Verified::from_metadata(resolved, &meta))
+}
+
 /// Verifies `path` as an interpreter for `host` under `policy`.
 ///
 /// Reads only the ELF headers (a few KiB, see the `elf` module), never the whole file.

@@ -1,0 +1,121 @@
+//! Watching the interpreter source directories, so that a distribution upgrade of
+//! `qemu-*-static` is noticed without polling.
+//!
+//! Package managers install a new file beside the old one and rename it into place
+//! (`IN_MOVED_TO`); a plain copy shows up as `IN_CLOSE_WRITE`. Only names that can be
+//! interpreters count: `qemu-*`, and the file names of configured or resolved sources.
+
+use std::collections::BTreeSet;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use elf_magic::Target;
+use nix::errno::Errno;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use crate::commands::Context;
+use crate::interpreter::{DEFAULT_DIRS, Store};
+
+/// An inotify instance on the directories interpreters come from.
+#[derive(Debug)]
+pub(crate) struct SourceWatch {
+    inotify: Inotify,
+    dirs: BTreeSet<PathBuf>,
+    names: BTreeSet<String>,
+}
+
+impl SourceWatch {
+    /// Watches the configured `interpreter_dirs`, the default directories, the directories of
+    /// per-target interpreter overrides, and where the installed copies were really copied from
+    /// (symlinks resolved). Missing directories are skipped.
+    pub(crate) fn new(ctx: &Context) -> std::io::Result<SourceWatch> {
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+        let settings = &ctx.settings;
+        let mut files: Vec<PathBuf> = Target::ALL
+            .iter()
+            .filter_map(|&t| settings.interpreter_override(t).map(Path::to_path_buf))
+            .collect();
+        let store = Store::at(&settings.install_dir);
+        files.extend(
+            store
+                .names()
+                .iter()
+                .filter_map(|n| store.installed(n))
+                .map(|i| i.source),
+        );
+        let mut dirs: BTreeSet<PathBuf> = settings.interpreter_dirs.iter().cloned().collect();
+        dirs.extend(DEFAULT_DIRS.iter().map(PathBuf::from));
+        let mut names = BTreeSet::new();
+        for file in &files {
+            for f in [Some(file.clone()), std::fs::canonicalize(file).ok()]
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(dir), Some(name)) = (f.parent(), f.file_name()) {
+                    dirs.insert(dir.to_path_buf());
+                    names.insert(name.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mask = AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_ATTRIB;
+        let mut watched = BTreeSet::new();
+        for dir in dirs {
+            match inotify.add_watch(&dir, mask) {
+                Ok(_) => {
+                    watched.insert(dir);
+                }
+                Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+                Err(e) => tracing::warn!(
+                    dir = %dir.display(),
+                    "cannot watch for interpreter upgrades: {e}"
+                ),
+            }
+        }
+        tracing::debug!(dirs = ?watched, "watching interpreter sources");
+        Ok(SourceWatch {
+            inotify,
+            dirs: watched,
+            names,
+        })
+    }
+
+    /// The inotify descriptor, to poll for readability.
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inotify.as_fd()
+    }
+
+    /// The directories watched.
+    pub(crate) fn dirs(&self) -> &BTreeSet<PathBuf> {
+        &self.dirs
+    }
+
+    /// Reads the queued events; returns the names of changed files that can be interpreters.
+    pub(crate) fn changed(&self) -> Vec<String> {
+        let events = match self.inotify.read_events() {
+            Ok(events) => events,
+            Err(Errno::EAGAIN) => return Vec::new(),
+            Err(e) => {
+                tracing::warn!("reading interpreter source events: {e}");
+                return Vec::new();
+            }
+        };
+        let mut out: Vec<String> = Vec::new();
+        for event in events {
+            if event.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                out.push("(event queue overflow)".to_string());
+                continue;
+            }
+            let Some(name) = event.name else { continue };
+            let name = name.to_string_lossy().into_owned();
+            if (name.starts_with("qemu-") || self.names.contains(&name)) && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        out
+    }
+}

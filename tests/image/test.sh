@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# test.sh STATE TAG — prove the container image with a real engine (run by `cargo xtask image-test`).
+#
+# The engine is tests/image/sandbox-dockerd.sh's dockerd (already started by xtask, state in
+# STATE, image TAG built): every binfmt_misc here is the sandbox's instance, never the host's.
+# "host" below means the sandbox host (the namespaces dockerd runs in), whose binfmt_misc lives
+# at /proc/sys/fs/binfmt_misc in its own mount namespace.
+#
+# Checks: the loud failure without --privileged; `--install all` and a foreign binary and a
+# foreign container running afterwards; the JSON status; `--uninstall 'qemu-*'`; the visibility
+# check (host without binfmt_misc: a loud error, not a silent loss; with --pid=host: fixed by
+# mounting it in the host's namespace); `install --persist` into a host root directory.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+D=${1:?usage: test.sh STATE TAG}; TAG=${2:?usage: test.sh STATE TAG}
+SD=tests/image/sandbox-dockerd.sh
+BM=/proc/sys/fs/binfmt_misc
+BUSYBOX=$PWD/target/fixtures/pkg/busybox-static_arm64/bin/busybox
+[ -x "$BUSYBOX" ] || { echo "image test: $BUSYBOX missing (run tests/fixtures.sh)" >&2; exit 1; }
+OUT=$D/out; mkdir -p "$OUT"
+
+dk() { "$SD" docker "$D" "$@"; }
+host() { "$SD" hostns "$D" "$@"; }
+run() { dk run --rm --network none "$@"; }
+pass() { echo "image test: ok: $*"; }
+fail() { echo "image test: FAILED: $*" >&2; for f in "$OUT"/last.*; do echo "--- $f" >&2; cat "$f" >&2; done; exit 1; }
+# expect STATUS CMD...: run CMD, keep its output in $OUT/last.{out,err}, check the exit status.
+expect() {
+  local want=$1; shift
+  set +e; "$@" >"$OUT/last.out" 2>"$OUT/last.err"; local got=$?; set -e
+  if [ "$want" = nonzero ]; then [ "$got" -ne 0 ] || fail "expected failure: $*"
+  else [ "$got" -eq "$want" ] || fail "exit $got, expected $want: $*"; fi
+}
+host_entries() { host sh -c "ls $BM 2>/dev/null | grep -v -e '^register\$' -e '^status\$' || true"; }
+host_mounted() { host sh -c "grep -q ' $BM binfmt_misc ' /proc/self/mounts"; }
+json() { python3 -c "import json,sys; d=json.load(open('$OUT/last.out')); sys.exit(0 if ($1) else 1)" \
+  || fail "JSON check failed: $1"; }
+
+# 0. Without --privileged: a loud failure naming the fix, nothing registered.
+expect nonzero run "$TAG" --install all
+grep -q -- '--privileged' "$OUT/last.err" || fail "no --privileged hint without --privileged"
+host_mounted && fail "the host got a binfmt_misc mount from an unprivileged container"
+pass "refuses without --privileged, with the hint"
+
+# 1. Host with binfmt_misc mounted (as on a systemd host after the automount fired).
+host mount -t binfmt_misc binfmt_misc "$BM"
+sleep 0.3   # the instance must be older than the container's mount to count as the host's
+expect 0 run --privileged "$TAG" --install all
+json "'linux/arm64' in d['supported'] and 'qemu-aarch64' in (d['emulators'] or [])"
+grep -q 'installing: qemu-aarch64' "$OUT/last.err" || fail "no tonistiigi-style progress line"
+host_entries | grep -qx qemu-aarch64 || fail "the host does not see qemu-aarch64"
+host_entries | grep -qx qemu-x86_64 && fail "the native x86_64 was registered"
+[ "$(host "$BUSYBOX" uname -m)" = aarch64 ] || fail "a foreign binary does not run on the host"
+host grep -q '^flags: PF$' "$BM/qemu-aarch64" || fail "qemu-aarch64 is not registered with PF"
+pass "--install all: entries on the host, foreign binary runs through the image's interpreter"
+
+# A foreign-architecture container (an imported arm64 busybox root filesystem).
+R=$D/arm64-rootfs; rm -rf "$R"; mkdir -p "$R/bin"; cp "$BUSYBOX" "$R/bin/busybox"; ln -s busybox "$R/bin/sh"
+tar -C "$R" -c . | dk import - local/arm64-busybox >/dev/null
+expect 0 run local/arm64-busybox /bin/busybox uname -m
+[ "$(cat "$OUT/last.out")" = aarch64 ] || fail "the arm64 container printed $(cat "$OUT/last.out")"
+pass "a foreign-architecture container runs"
+
+# 2. A second --install changes nothing; the no-argument run prints the status JSON.
+expect 0 run --privileged "$TAG" --install all
+expect 0 run --privileged "$TAG"
+json "'linux/arm64' in d['supported'] and 'qemu-riscv64' in (d['emulators'] or [])"
+pass "no arguments: JSON status with supported and emulators"
+
+# 3. --uninstall 'qemu-*' removes them from the host.
+expect 0 run --privileged "$TAG" --uninstall 'qemu-*'
+[ -z "$(host_entries | grep '^qemu-' || true)" ] || fail "entries left after --uninstall: $(host_entries)"
+expect nonzero host "$BUSYBOX" uname -m
+pass "--uninstall 'qemu-*' clears the host"
+
+# 3b. The DaemonSet's container (packaging/kubernetes/daemonset.yaml): its args and readiness
+#     probe, with the host's binfmt_misc bind-mounted where the manifest's hostPath volume goes.
+mapfile -t ARGS < <(bash tests/image/kubernetes.sh args)
+mapfile -t READY < <(bash tests/image/kubernetes.sh readiness)
+VOL=(-v "$BM:/host/binfmt_misc")
+expect 1 run --privileged "${VOL[@]}" "$TAG" "${READY[@]}"
+pass "the readiness probe fails while nothing is registered"
+CID=$(dk run -d --network none --privileged "${VOL[@]}" "$TAG" "${ARGS[@]}")
+ready() {
+  for _ in $(seq 1 100); do
+    dk exec "$CID" /usr/bin/binfmtd "${READY[@]}" >/dev/null 2>&1 && return 0; sleep 0.1
+  done
+  dk logs "$CID" >&2; fail "the DaemonSet's container never became ready"
+}
+ready
+host_entries | grep -qx qemu-aarch64 || fail "the daemon did not register on the host"
+host sh -c "echo -1 > $BM/status"
+for _ in $(seq 1 50); do host_entries | grep -qx qemu-aarch64 && break; sleep 0.1; done
+host_entries | grep -qx qemu-aarch64 || fail "the daemon did not restore a flushed table"
+ready
+dk stop -t 10 "$CID" >/dev/null
+[ "$(dk wait "$CID")" = 0 ] || { dk logs "$CID" >&2; fail "the daemon did not exit 0 on SIGTERM"; }
+host_entries | grep -qx qemu-aarch64 || fail "entries removed when the daemon stopped"
+dk rm "$CID" >/dev/null
+expect 0 run --privileged "$TAG" --uninstall 'qemu-*'
+pass "DaemonSet command line: ready, heals a flush, exits 0 on SIGTERM leaving the entries"
+
+# 4. Host without binfmt_misc: the registrations would vanish with the container. Loud error.
+host umount "$BM"
+expect nonzero run --privileged "$TAG" --install all
+grep -q 'disappears with this container' "$OUT/last.err" || fail "no visibility error"
+grep -q -- '--pid=host' "$OUT/last.err" || fail "the visibility error does not name --pid=host"
+host_mounted && fail "the host got a mount"
+pass "host without binfmt_misc: fails loudly instead of a silent loss"
+
+# 5. The same with --pid=host: binfmtd mounts binfmt_misc in the host's namespace (PID 1's).
+expect 0 run --privileged --pid=host "$TAG" --install arm64
+grep -q "mounted it at $BM there" "$OUT/last.err" || fail "no note about mounting on the host"
+host_mounted || fail "binfmt_misc is not mounted on the host after --pid=host"
+host_entries | grep -qx qemu-aarch64 || fail "the host does not see qemu-aarch64 after --pid=host"
+[ "$(host "$BUSYBOX" uname -m)" = aarch64 ] || fail "foreign binary does not run after --pid=host"
+pass "--pid=host: binfmt_misc mounted in the host namespace, entries survive the container"
+expect 0 run --privileged "$TAG" --uninstall 'qemu-*'
+
+# 6. install --persist into a host root (-v ROOT:/host): binary, interpreters, config, unit, enabled.
+HR=$D/hostroot; rm -rf "$HR"; mkdir -p "$HR/etc/binfmtd"
+echo '# the host administrator'"'"'s own file' > "$HR/etc/binfmtd/binfmtd.toml"
+expect 0 dk run --rm --network none --privileged -v "$HR:/host" "$TAG" install --persist arm64 riscv64
+[ "$("$HR/usr/local/bin/binfmtd" --version)" = "$(run "$TAG" --version)" ] || fail "persisted binary"
+for t in aarch64 riscv64; do
+  cmp -s "$HR/usr/local/lib/binfmtd/qemu/qemu-$t" "/usr/bin/qemu-$t-static" || fail "persisted qemu-$t"
+done
+[ "$(ls "$HR/usr/local/lib/binfmtd/qemu" | wc -l)" = 2 ] || fail "persisted more interpreters than asked"
+grep -qx 'interpreter_dirs = \["/usr/local/lib/binfmtd/qemu"\]' "$HR/etc/binfmtd/binfmtd.d/50-persist.toml" \
+  || fail "drop-in"
+grep -qx "# the host administrator's own file" "$HR/etc/binfmtd/binfmtd.toml" || fail "host config touched"
+grep -qx 'ExecStart=/usr/local/bin/binfmtd daemon $BINFMTD_OPTS' "$HR/etc/systemd/system/binfmtd.service" \
+  || fail "unit ExecStart"
+[ "$(readlink "$HR/etc/systemd/system/multi-user.target.wants/binfmtd.service")" = \
+  /etc/systemd/system/binfmtd.service ] || fail "the unit is not enabled"
+host_entries | grep -qx qemu-riscv64 || fail "install --persist did not register now"
+expect 0 dk run --rm --network none --privileged -v "$HR:/host" "$TAG" install --persist arm64 riscv64
+pass "install --persist: binary, interpreters, drop-in, unit and its enablement on the host (twice)"
+expect 0 run --privileged "$TAG" --uninstall 'qemu-*'
+host umount "$BM"
+echo "image test: all passed"

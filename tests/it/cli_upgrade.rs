@@ -1,0 +1,139 @@
+//! Two concurrent installs, and a package upgrade (the source interpreter replaced on disk)
+//! picked up by the next run (issue 4).
+
+use std::path::Path;
+
+use binfmtd_tests::fixtures::{Kind, foreign_binaries, qemu_newer, qemu_static};
+
+use crate::cli_env::{Env, by_name, sha256};
+
+#[test]
+fn two_concurrent_installs_serialize_and_both_succeed() {
+    let Some(env) = Env::new("cli_upgrade::concurrent", "") else {
+        return;
+    };
+    let spawn = || {
+        env.command_with(&env.config, &["install", "all", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let mut added = 0;
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        for word in ["EEXIST", "ENOENT", "exists", "No such file"] {
+            assert!(
+                !stdout.contains(word) && !stderr.contains(word),
+                "{word}: {stdout}\n{stderr}"
+            );
+        }
+        let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        added += by_name(&json)
+            .values()
+            .filter(|e| e["action"] == "added")
+            .count();
+    }
+    // The table is complete and consistent: a third run has nothing to do.
+    let third = env.run(&["install", "all", "--json"]);
+    assert_eq!(third.code, 0, "{third:?}");
+    let json = third.json();
+    assert_eq!(json["changed"], false, "{json}");
+    let kept = by_name(&json)
+        .values()
+        .filter(|e| e["action"] == "kept")
+        .count();
+    assert!(kept >= 30, "{json}");
+    assert_eq!(added, kept, "each entry was added exactly once");
+    assert_eq!(env.entry_texts().len(), kept);
+}
+
+#[test]
+fn a_replaced_source_interpreter_is_installed_and_re_registered() {
+    let Some(env) = Env::new("cli_upgrade::upgrade", "") else {
+        return;
+    };
+    let src = env.sb.scratch().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let config = env.config_file(
+        "upgrade.toml",
+        &env.store,
+        &format!("interpreter_dirs = [{:?}]\n", src.display().to_string()),
+    );
+    let source = src.join("qemu-aarch64-static");
+    std::fs::copy(qemu_static("aarch64"), &source).unwrap();
+    let (old_sha, new_sha) = (sha256(&source), sha256(&qemu_newer("aarch64")));
+    assert_ne!(old_sha, new_sha);
+    let busybox = foreign_binaries()
+        .into_iter()
+        .find(|b| b.target.as_deref() == Some("aarch64") && b.kind == Kind::Busybox)
+        .unwrap()
+        .path;
+    // QEMU_VERSION in the environment makes qemu-user print its version: it says which
+    // interpreter file the kernel really runs.
+    let kernel_runs = || {
+        let out = env
+            .sb
+            .command(&busybox)
+            .env("QEMU_VERSION", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let out = env.run_with(&config, &["install", "aarch64", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let e = &by_name(&out.json())["qemu-aarch64"];
+    assert_eq!(e["action"], "added");
+    assert_eq!(e["sha256"], old_sha.as_str());
+    let old_version = e["version"].as_str().unwrap().to_string();
+    assert!(kernel_runs().contains(&old_version), "{old_version}");
+
+    // The distro upgrade: a different static build renamed over the source.
+    let staged = src.join(".qemu-aarch64-static.new");
+    std::fs::copy(qemu_newer("aarch64"), &staged).unwrap();
+    std::fs::rename(&staged, &source).unwrap();
+
+    let out = env.run_with(&config, &["install", "aarch64", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let e = &by_name(&out.json())["qemu-aarch64"];
+    assert_eq!(e["action"], "replaced", "{e}");
+    assert!(!e["reason"].as_str().unwrap_or("").is_empty(), "{e}");
+    assert_eq!(e["sha256"], new_sha.as_str(), "{e}");
+    let new_version = e["version"].as_str().unwrap().to_string();
+    assert_ne!(new_version, old_version);
+    let managed = env.store.join("qemu-aarch64");
+    assert_eq!(sha256(&managed), new_sha);
+
+    // The kernel pins the new file: status says so, and QEMU itself says so.
+    let status = env.run_with(&config, &["status", "--json"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    let json = status.json();
+    let entry = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "qemu-aarch64")
+        .unwrap();
+    assert_eq!(entry["pinned_sha256"], new_sha.as_str(), "{entry}");
+    assert_eq!(entry["owner"], "binfmtd");
+    let runs = kernel_runs();
+    assert!(
+        runs.contains(&new_version) && !runs.contains(&old_version),
+        "{runs}"
+    );
+
+    // With F the kernel holds the file open: the managed copy can go, exec still works.
+    std::fs::remove_file(&managed).unwrap();
+    let out = env.exec(&busybox, &["uname", "-m"]);
+    assert_eq!((out.code, out.stdout.trim()), (0, "aarch64"), "{out:?}");
+    // The next run restores the copy.
+    let out = env.run_with(&config, &["install", "aarch64"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(sha256(Path::new(&managed)), new_sha);
+}
