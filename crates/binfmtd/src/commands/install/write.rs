@@ -107,7 +107,11 @@ pub(super) fn apply(
 ) -> Result<Vec<EntryReport>> {
     let outcomes = binfmt_misc::apply(&decision.plan, fs);
     let mut reports = decision.reports;
-    for outcome in &outcomes {
+    let before = registrations.clone();
+    for outcome in outcomes
+        .iter()
+        .filter(|o| o.action != binfmt_misc::Action::Keep)
+    {
         let step_rule: Option<&Rule> = decision
             .plan
             .steps
@@ -142,7 +146,9 @@ pub(super) fn apply(
             }
         }
     }
-    if !outcomes.is_empty() {
+    // Restoring a flushed table re-registers the same files: the record is then unchanged and
+    // is not rewritten (no fsync on the daemon's hot path).
+    if registrations != before {
         registrations
             .save(store.dir())
             .with_context(|| format!("recording registrations in {}", store.dir().display()))?;
