@@ -51,16 +51,35 @@ EOF
   fi
 }
 
-# fetch SUITE PACKAGE[:ARCH] — download and unpack into $FIXTURES/pkg/<name>; echo that directory.
+# deb_of PACKAGE[:ARCH] — the downloaded .deb of that package (Architecture: all without :ARCH).
+deb_of() {
+  local name=${1%%:*} arch=all
+  [ "$name" = "$1" ] || arch=${1#*:}
+  ls -t "$FIXTURES/debs/${name}"_*_"$arch".deb 2>/dev/null | head -n1
+}
+
+# prefetch SUITE PACKAGE[:ARCH]... — download, in one apt-get call, every package not unpacked
+# or downloaded yet (each apt-get call re-reads the whole index: one call per package is slow).
+prefetch() {
+  local suite=$1 missing=() pkg
+  shift
+  for pkg in "$@"; do
+    [ -f "$FIXTURES/pkg/${pkg/:/_}/.done" ] || [ -n "$(deb_of "$pkg")" ] || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  log "downloading ${#missing[@]} packages from $suite"
+  (cd "$FIXTURES/debs" && apt-get -q -c "$FIXTURES/apt/$suite/apt.conf" download "${missing[@]}" \
+    >"$FIXTURES/debs/$suite.log" 2>&1) ||
+    { cat "$FIXTURES/debs/$suite.log" >&2; log "cannot download from $suite: ${missing[*]}"; exit 1; }
+}
+
+# fetch PACKAGE[:ARCH] — unpack the (prefetched) package into $FIXTURES/pkg/<name>; echo that directory.
 fetch() {
-  local suite=$1 pkg=$2 dir="$FIXTURES/pkg/${2/:/_}"
+  local pkg=$1 dir="$FIXTURES/pkg/${1/:/_}" deb
   if [ ! -f "$dir/.done" ]; then
+    deb=$(deb_of "$pkg")
+    [ -n "$deb" ] || { log "$pkg was not downloaded"; exit 1; }
     rm -rf "$dir" && mkdir -p "$dir"
-    (cd "$FIXTURES/debs" && rm -f ./*.deb.tmp &&
-      apt-get -q -c "$FIXTURES/apt/$suite/apt.conf" download "$pkg" >"$dir.log" 2>&1) ||
-      { cat "$dir.log" >&2; log "cannot download $pkg from $suite"; exit 1; }
-    local deb
-    deb=$(ls -t "$FIXTURES/debs/${pkg%%:*}"_*.deb | head -n1)
     dpkg-deb -x "$deb" "$dir"
     touch "$dir/.done"
   fi
@@ -84,25 +103,35 @@ private_apt bookworm "amd64 arm64 armhf armel i386 ppc64el s390x mipsel mips64el
 private_apt sid "amd64 riscv64 loong64"
 
 # busybox-static: target <- Debian architecture.
-for pair in aarch64:arm64 arm:armhf arm:armel i386:i386 ppc64le:ppc64el s390x:s390x mipsel:mipsel mips64el:mips64el; do
+BOOKWORM_BUSYBOX="aarch64:arm64 arm:armhf arm:armel i386:i386 ppc64le:ppc64el s390x:s390x mipsel:mipsel mips64el:mips64el"
+SID_BUSYBOX="riscv64:riscv64 loongarch64:loong64"
+# glibc's dynamic loader from libc6-<arch>-cross (Architecture: all), for targets without busybox-static.
+# Format: target:package-arch. "-" marks a negative vector (an ABI that QEMU cannot run).
+CROSS="hppa:hppa m68k:m68k ppc:powerpc ppc64:ppc64 sh4:sh4 sparc64:sparc64 sparc32plus:sparc-sparc64
+  mips:mips mipsel:mipsel mipsn32:mipsn32 mipsn32el:mipsn32el mips64:mips64 mips64el:mips64el
+  mips:mipsr6 mipsel:mipsr6el mipsn32:mipsn32r6 mipsn32el:mipsn32r6el mips64:mips64r6 mips64el:mips64r6el
+  loongarch64:loong64 riscv64:riscv64 s390x:s390x aarch64:arm64 -:x32 -:arc"
+bw=() sid=(qemu-user:amd64)
+for pair in $BOOKWORM_BUSYBOX; do bw+=("busybox-static:${pair#*:}"); done
+for pair in $SID_BUSYBOX; do sid+=("busybox-static:${pair#*:}"); done
+for pair in $CROSS; do sid+=("libc6-${pair#*:}-cross"); done
+prefetch bookworm "${bw[@]}"
+prefetch sid "${sid[@]}"
+
+for pair in $BOOKWORM_BUSYBOX; do
   t=${pair%%:*} arch=${pair#*:}
-  d=$(fetch bookworm "busybox-static:$arch")
+  d=$(fetch "busybox-static:$arch")
   add "$t" busybox "$(first_elf "$d" busybox)" "busybox-static:$arch (bookworm)"
 done
-for pair in riscv64:riscv64 loongarch64:loong64; do
+for pair in $SID_BUSYBOX; do
   t=${pair%%:*} arch=${pair#*:}
-  d=$(fetch sid "busybox-static:$arch")
+  d=$(fetch "busybox-static:$arch")
   add "$t" busybox "$(first_elf "$d" busybox)" "busybox-static:$arch (sid)"
 done
 
-# glibc's dynamic loader from libc6-<arch>-cross (Architecture: all), for targets without busybox-static.
-# Format: target:package-arch. "-" marks a negative vector (an ABI that QEMU cannot run).
-for pair in hppa:hppa m68k:m68k ppc:powerpc ppc64:ppc64 sh4:sh4 sparc64:sparc64 sparc32plus:sparc-sparc64 \
-  mips:mips mipsel:mipsel mipsn32:mipsn32 mipsn32el:mipsn32el mips64:mips64 mips64el:mips64el \
-  mips:mipsr6 mipsel:mipsr6el mipsn32:mipsn32r6 mipsn32el:mipsn32r6el mips64:mips64r6 mips64el:mips64r6el \
-  loongarch64:loong64 riscv64:riscv64 s390x:s390x aarch64:arm64 -:x32 -:arc; do
+for pair in $CROSS; do
   t=${pair%%:*} arch=${pair#*:}
-  d=$(fetch sid "libc6-$arch-cross")
+  d=$(fetch "libc6-$arch-cross")
   ldso=$(find "$d/usr" -type f \( -name 'ld-*.so*' -o -name 'ld.so*' -o -name 'ld64.so*' \) | sort | head -n1)
   [ -n "$ldso" ] || { log "no dynamic loader in libc6-$arch-cross"; exit 1; }
   kind=ldso; [ "$t" = - ] && kind=none
@@ -110,7 +139,7 @@ for pair in hppa:hppa m68k:m68k ppc:powerpc ppc64:ppc64 sh4:sh4 sparc64:sparc64 
 done
 
 # A newer static QEMU than bookworm's 7.2 (loong64 binaries need it).
-d=$(fetch sid "qemu-user:amd64")
+d=$(fetch "qemu-user:amd64")
 ln -sfn "$d" "$FIXTURES/qemu-sid"
 
 mv "$manifest" "$FIXTURES/manifest.tsv"

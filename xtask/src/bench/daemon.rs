@@ -77,6 +77,8 @@ pub(crate) fn inner(args: &[String]) -> Result<()> {
     let pid = daemon.0.id();
     let rss_start = status_kib(pid, "VmRSS:")?;
 
+    // Let the start-up finish (the last notification may precede the last log line).
+    std::thread::sleep(Duration::from_secs(1));
     let switches_before = context_switches(pid)?;
     std::thread::sleep(idle);
     let idle_wakeups = context_switches(pid)? - switches_before;

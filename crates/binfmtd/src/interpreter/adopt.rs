@@ -7,9 +7,7 @@
 //! of megabytes into the container's writable layer on every run. The file is hashed (read
 //! once), never opened for writing.
 
-use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -32,24 +30,7 @@ pub(super) fn is_in_place(source: &Verified, target: &Path) -> bool {
 /// SHA-256 of the file `source` names, failing if it is not the verified file any more.
 pub(super) fn hash_in_place(source: &Verified) -> Result<String, InterpreterError> {
     let path = &source.path;
-    let changed = || InterpreterError::SourceChanged { path: path.clone() };
-    let mut file = File::options()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(nix::libc::ENOENT) | Some(nix::libc::ELOOP) => changed(),
-            _ => InterpreterError::io("opening", path, e),
-        })?;
-    let identity = |file: &File| -> Result<Verified, InterpreterError> {
-        let meta = file
-            .metadata()
-            .map_err(|e| InterpreterError::io("stat", path, e))?;
-        Ok(Verified::from_metadata(path.clone(), &meta))
-    };
-    if !identity(&file)?.same_identity(source) {
-        return Err(changed());
-    }
+    let mut file = super::copy::open_verified(source)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -60,8 +41,8 @@ pub(super) fn hash_in_place(source: &Verified) -> Result<String, InterpreterErro
             Err(e) => return Err(InterpreterError::io("reading", path, e)),
         }
     }
-    if !identity(&file)?.same_identity(source) {
-        return Err(changed());
+    if !super::copy::identity_of(&file, path)?.same_identity(source) {
+        return Err(InterpreterError::SourceChanged { path: path.clone() });
     }
     Ok(hasher
         .finalize()

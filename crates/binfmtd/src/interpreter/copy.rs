@@ -29,14 +29,12 @@ pub(super) struct Staged {
     pub(super) source: Verified,
 }
 
-/// Copies `source` into a temporary file in `dir`, hashing it on the way.
-///
-/// Fails with [`InterpreterError::SourceChanged`] if the file at `source.path` is not the one
-/// that was verified, or changes during the copy.
-pub(super) fn stage(dir: &Path, name: &str, source: &Verified) -> Result<Staged, InterpreterError> {
+/// Opens the file `source` names, failing with [`InterpreterError::SourceChanged`] unless it is
+/// still the verified file (same inode, size and times; symlinks are not followed).
+pub(super) fn open_verified(source: &Verified) -> Result<File, InterpreterError> {
     let path = &source.path;
     let changed = || InterpreterError::SourceChanged { path: path.clone() };
-    let mut input = File::options()
+    let file = File::options()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
@@ -44,16 +42,29 @@ pub(super) fn stage(dir: &Path, name: &str, source: &Verified) -> Result<Staged,
             Some(nix::libc::ENOENT) | Some(nix::libc::ELOOP) => changed(),
             _ => InterpreterError::io("opening", path, e),
         })?;
-    let identity = |file: &File| -> Result<Verified, InterpreterError> {
-        let meta = file
-            .metadata()
-            .map_err(|e| InterpreterError::io("stat", path, e))?;
-        Ok(Verified::from_metadata(path.clone(), &meta))
-    };
-    let before = identity(&input)?;
-    if !before.same_identity(source) {
+    if !identity_of(&file, path)?.same_identity(source) {
         return Err(changed());
     }
+    Ok(file)
+}
+
+/// The stat identity of an open file.
+pub(super) fn identity_of(file: &File, path: &Path) -> Result<Verified, InterpreterError> {
+    let meta = file
+        .metadata()
+        .map_err(|e| InterpreterError::io("stat", path, e))?;
+    Ok(Verified::from_metadata(path.to_path_buf(), &meta))
+}
+
+/// Copies `source` into a temporary file in `dir`, hashing it on the way.
+///
+/// Fails with [`InterpreterError::SourceChanged`] if the file at `source.path` is not the one
+/// that was verified, or changes during the copy.
+pub(super) fn stage(dir: &Path, name: &str, source: &Verified) -> Result<Staged, InterpreterError> {
+    let path = &source.path;
+    let changed = || InterpreterError::SourceChanged { path: path.clone() };
+    let mut input = open_verified(source)?;
+    let identity = |file: &File| identity_of(file, path);
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")

@@ -71,14 +71,8 @@ impl FileStamp {
         Self {
             size: meta.size(),
             ino: meta.ino(),
-            mtime: Timestamp {
-                sec: meta.mtime(),
-                nsec: meta.mtime_nsec(),
-            },
-            ctime: Timestamp {
-                sec: meta.ctime(),
-                nsec: meta.ctime_nsec(),
-            },
+            mtime: Timestamp::mtime(meta),
+            ctime: Timestamp::ctime(meta),
         }
     }
 }

@@ -41,6 +41,24 @@ pub struct Timestamp {
     pub nsec: i64,
 }
 
+impl Timestamp {
+    /// The modification time in `meta`.
+    pub fn mtime(meta: &Metadata) -> Timestamp {
+        Timestamp {
+            sec: meta.mtime(),
+            nsec: meta.mtime_nsec(),
+        }
+    }
+
+    /// The status change time in `meta`.
+    pub fn ctime(meta: &Metadata) -> Timestamp {
+        Timestamp {
+            sec: meta.ctime(),
+            nsec: meta.ctime_nsec(),
+        }
+    }
+}
+
 /// A verified interpreter and the stat identity used to notice when it changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verified {
@@ -64,14 +82,8 @@ impl Verified {
         Self {
             path,
             size: meta.size(),
-            mtime: Timestamp {
-                sec: meta.mtime(),
-                nsec: meta.mtime_nsec(),
-            },
-            ctime: Timestamp {
-                sec: meta.ctime(),
-                nsec: meta.ctime_nsec(),
-            },
+            mtime: Timestamp::mtime(meta),
+            ctime: Timestamp::ctime(meta),
             dev: meta.dev(),
             ino: meta.ino(),
         }
@@ -101,14 +113,19 @@ pub fn verify(path: &Path, host: HostMachine) -> Result<Verified, InterpreterErr
 /// (same inode, size, mtime and ctime — a `chmod`/`chown` changes ctime), that file already
 /// passed [`verify`] and has not changed since.
 pub fn identity(path: &Path) -> Result<Verified, InterpreterError> {
-    let resolved = fs::canonicalize(path).map_err(|e| match e.kind() {
+    let resolved = resolve(path)?;
+    let meta = fs::metadata(&resolved).map_err(|e| InterpreterError::io("stat", &resolved, e))?;
+    Ok(Verified::from_metadata(resolved, &meta))
+}
+
+/// `path` with every symlink resolved; a missing file is [`InterpreterError::NotFound`].
+fn resolve(path: &Path) -> Result<PathBuf, InterpreterError> {
+    fs::canonicalize(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
             InterpreterError::NotFound { path: path.into() }
         }
         _ => InterpreterError::io("resolving", path, e),
-    })?;
-    let meta = fs::metadata(&resolved).map_err(|e| InterpreterError::io("stat", &resolved, e))?;
-    Ok(Verified::from_metadata(resolved, &meta))
+    })
 }
 
 /// Verifies `path` as an interpreter for `host` under `policy`.
@@ -119,12 +136,7 @@ pub fn verify_with(
     host: HostMachine,
     policy: VerifyPolicy,
 ) -> Result<Verified, InterpreterError> {
-    let resolved = fs::canonicalize(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
-            InterpreterError::NotFound { path: path.into() }
-        }
-        _ => InterpreterError::io("resolving", path, e),
-    })?;
+    let resolved = resolve(path)?;
     let meta = fs::metadata(&resolved).map_err(|e| InterpreterError::io("stat", &resolved, e))?;
     check_regular(&resolved, &meta)?;
     // O_NONBLOCK so that a FIFO swapped in after the stat cannot make us hang.
