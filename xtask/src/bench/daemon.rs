@@ -86,7 +86,11 @@ pub(crate) fn inner(args: &[String]) -> Result<()> {
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC).context("inotify")?;
     inotify.add_watch(runner::MOUNT, AddWatchFlags::IN_CLOSE_WRITE)?;
     let mut latencies = Vec::with_capacity(cycles);
-    for _ in 0..cycles {
+    let mut rss_warm = None;
+    for cycle in 0..cycles {
+        if cycle == cycles / 10 {
+            rss_warm = Some(status_kib(pid, "VmRSS:")?);
+        }
         let t0 = Instant::now();
         std::fs::write(Path::new(runner::MOUNT).join("status"), "-1").context("flushing")?;
         wait_restored(&inotify, entries)?;
@@ -113,6 +117,13 @@ pub(crate) fn inner(args: &[String]) -> Result<()> {
         stats::human(ready.as_nanos() as f64)
     );
     let _ = writeln!(out, "| RSS after start | {rss_start} KiB | 4096 KiB |");
+    if let Some(warm) = rss_warm {
+        let _ = writeln!(
+            out,
+            "| RSS after {} flush-and-restore cycles | {warm} KiB | |",
+            cycles / 10
+        );
+    }
     let _ = writeln!(
         out,
         "| RSS after {cycles} flush-and-restore cycles | {rss_end} KiB | no growth |"

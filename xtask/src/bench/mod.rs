@@ -295,12 +295,20 @@ fn checks(s: &prepare::Setup) -> Result<String> {
         .lines()
         .filter(|l| l.contains("write(") && l.contains(runner::MOUNT))
         .count();
-    // Reads through a descriptor on an interpreter file (strace -y shows the path); the entry
-    // files under the mount are also called qemu-*, but they are not interpreters.
+    // Reads through a descriptor on an interpreter file: strace -y prints the descriptor's path
+    // as `read(5</path>, …`; only that path counts, not the data read (registrations.json
+    // mentions qemu-* names), nor binfmt_misc's own entry files (also called qemu-*).
+    let fd_path = |line: &str| -> Option<String> {
+        let call = line.find(" read(").or_else(|| line.find("pread64("))?;
+        let rest = &line[call..];
+        let open = rest.find('<')?;
+        let close = rest[open..].find('>')?;
+        Some(rest[open + 1..open + close].to_string())
+    };
     let interp_reads = text
         .lines()
-        .filter(|l| l.contains(" read(") || l.contains("pread64("))
-        .filter(|l| l.contains("qemu-") && !l.contains(runner::MOUNT))
+        .filter_map(fd_path)
+        .filter(|p| p.contains("/qemu-") && !p.starts_with(runner::MOUNT) && !p.ends_with(".json"))
         .count();
     let mut out = String::new();
     let _ = writeln!(
