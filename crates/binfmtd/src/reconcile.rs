@@ -238,7 +238,13 @@ fn decide_rule(
         PlanAction::Replace { .. } => Action::Replaced,
         PlanAction::Keep | PlanAction::Remove => Action::Kept,
     };
-    report.reason = reason;
+    let overlap = (others == Others::Leave)
+        .then(|| overlap_note(rule, existing, action == PlanAction::Keep, current))
+        .flatten();
+    report.reason = match (reason, overlap) {
+        (Some(r), Some(o)) => Some(format!("{r}; {o}")),
+        (r, o) => r.or(o),
+    };
     out.plan.steps.push(Step {
         name: rule.name.clone(),
         action,
@@ -249,6 +255,47 @@ fn decide_rule(
         remove_overlapping(rule, current, out);
     }
     out.reports.push(report);
+}
+
+/// Other tools' enabled entries that can match the same files as `rule` (left alone with
+/// `others = "leave"`), and which entry the kernel uses: the most recently registered one.
+fn overlap_note(
+    rule: &Rule,
+    existing: Option<&EntryInfo>,
+    kept: bool,
+    current: &Current<'_>,
+) -> Option<String> {
+    let others: Vec<&EntryInfo> = current
+        .entries
+        .iter()
+        .filter(|e| e.entry.name != rule.name && e.entry.enabled && !(current.is_ours)(&e.entry))
+        .filter(|e| e.entry.matcher.overlaps(&rule.matcher))
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = others.iter().map(|e| e.entry.name.as_str()).collect();
+    let names = names.join(", ");
+    // A new or re-registered entry is the newest; a kept one competes on registration order.
+    let shadowed_by = existing.filter(|_| kept).and_then(|ours| {
+        let group: Vec<&EntryInfo> = others
+            .iter()
+            .copied()
+            .chain(std::iter::once(ours))
+            .collect();
+        binfmt_misc::order::active_among(&group).filter(|active| active.entry.name != rule.name)
+    });
+    Some(match shadowed_by {
+        None => format!(
+            "also matched by {names} (another tool's); the kernel uses {} (registered last)",
+            rule.name
+        ),
+        Some(active) => format!(
+            "shadowed by {} (another tool's, registered later): the kernel uses it for these \
+             files; pass --force or set others = \"replace\" to take over",
+            active.entry.name
+        ),
+    })
 }
 
 /// With `others = "replace"`, differently named entries of other tools that can match the same

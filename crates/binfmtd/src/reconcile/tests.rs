@@ -392,3 +392,80 @@ fn force_refresh_turns_a_keep_into_a_replace_and_leaves_other_steps() {
     );
     assert_eq!(step(&d, "qemu-riscv64").unwrap().action, PlanAction::Add);
 }
+
+#[test]
+fn a_new_entry_reports_the_other_tools_overlapping_entry_and_wins() {
+    let distro = entry(
+        "qemu-aarch64-distro",
+        Target::Aarch64,
+        "/usr/bin/qemu-aarch64-static",
+        "F",
+    );
+    let d = decide_with(
+        &[wanted(Target::Aarch64, true, Others::Leave)],
+        &[],
+        &x86_64_host(),
+        &[distro],
+    );
+    let report = d.reports.iter().find(|r| r.name == "qemu-aarch64").unwrap();
+    assert_eq!(report.action, Action::Added);
+    let reason = report.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("also matched by qemu-aarch64-distro"),
+        "{reason}"
+    );
+    assert!(reason.contains("the kernel uses qemu-aarch64"), "{reason}");
+    assert!(
+        d.plan.steps.iter().all(|s| s.name != "qemu-aarch64-distro"),
+        "others = leave never touches the other tool's entry"
+    );
+}
+
+#[test]
+fn a_kept_entry_shadowed_by_a_later_foreign_one_says_so() {
+    let mine = entry(
+        "qemu-aarch64",
+        Target::Aarch64,
+        &format!("{STORE}/qemu-aarch64"),
+        "PF",
+    );
+    let mut later = entry(
+        "qemu-aarch64-distro",
+        Target::Aarch64,
+        "/usr/bin/qemu-aarch64-static",
+        "F",
+    );
+    later.registered.ctime_sec = 2;
+    let d = decide_with(
+        &[wanted(Target::Aarch64, true, Others::Leave)],
+        &[],
+        &x86_64_host(),
+        &[mine.clone(), later.clone()],
+    );
+    let report = d.reports.iter().find(|r| r.name == "qemu-aarch64").unwrap();
+    assert_eq!(report.action, Action::Kept);
+    assert!(
+        report
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("shadowed by qemu-aarch64-distro")
+    );
+    // Registered before the other tool's: ours is the one in use, and the note says so.
+    let mut earlier = later;
+    earlier.registered.ctime_sec = 0;
+    let d = decide_with(
+        &[wanted(Target::Aarch64, true, Others::Leave)],
+        &[],
+        &x86_64_host(),
+        &[mine, earlier],
+    );
+    let report = d.reports.iter().find(|r| r.name == "qemu-aarch64").unwrap();
+    assert!(
+        report
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("the kernel uses qemu-aarch64")
+    );
+}
