@@ -423,7 +423,10 @@ fn another_tools_same_name_entry_and_unusable_install_dirs() {
     // A read-only install directory, existing or to be created: clear error, nothing changed.
     let ro = env.sb.scratch().join("ro");
     std::fs::create_dir(&ro).unwrap();
-    env.sh_ok(&format!("mount -t tmpfs -o ro tmpfs {}", ro.display()));
+    env.sh_ok(&format!(
+        "mount -t tmpfs -o ro,mode=0755 tmpfs {}",
+        ro.display()
+    ));
     for dir in [ro.clone(), ro.join("store")] {
         let config = env.config_file("ro.toml", &dir, "");
         let before = env.snapshot_of(&dir);

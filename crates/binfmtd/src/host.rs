@@ -201,10 +201,9 @@ fn probe(target: Target) -> Nativity {
     let Some(_) = elf_magic::probe_elf(target) else {
         return Nativity::Unknown;
     };
-    let Ok(exe) = std::env::current_exe() else {
-        return Nativity::Unknown;
-    };
-    let status = Command::new(exe)
+    // /proc/self/exe, not the path: after an upgrade of binfmtd the path may name a new file,
+    // or none ("… (deleted)"), while this process runs the old one.
+    let status = Command::new("/proc/self/exe")
         .args(["probe-native", target.name()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -228,7 +227,16 @@ pub fn probe_native_command(target: &str) -> u8 {
     };
     let mount_point = dir.path().join("binfmt_misc");
     if crate::isolate::enter_private_binfmt_misc(&mount_point).is_err() {
-        return 2;
+        // No private instance (Linux < 6.7, user namespaces disabled): the probe may still run
+        // directly, as long as no enabled entry of the instance this process uses could take it.
+        return match interceptable(elf) {
+            Some(false) => match crate::isolate::run_elf(elf) {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(_) => 2,
+            },
+            Some(true) | None => 2,
+        };
     }
     let result = match crate::isolate::run_elf(elf) {
         Ok(true) => 0,
@@ -239,6 +247,29 @@ pub fn probe_native_command(target: &str) -> u8 {
     let _ = nix::mount::umount2(&mount_point, nix::mount::MntFlags::MNT_DETACH);
     drop(dir);
     result
+}
+
+/// Whether an enabled entry of the binfmt_misc at its standard place could run `elf` (`None`:
+/// it cannot be read). Not mounted means no entry is visible; on kernels before 6.7 entries
+/// survive an unmount, which would only make the probe look native through an emulator that
+/// then keeps serving those binaries anyway.
+fn interceptable(elf: &[u8]) -> Option<bool> {
+    let root = Path::new(binfmt_misc::DEFAULT_MOUNT);
+    let fs = match binfmt_misc::BinfmtMisc::open(root) {
+        Ok(fs) => fs,
+        Err(e) if e.kind() == binfmt_misc::ErrorKind::NotMounted => return Some(false),
+        Err(_) => return None,
+    };
+    if !fs.is_enabled().ok()? {
+        return Some(false);
+    }
+    let entries = fs.entries().ok()?;
+    let path = Path::new("/proc/self/fd/probe");
+    Some(
+        entries
+            .iter()
+            .any(|e| e.entry.enabled && e.entry.matcher.matches(path, elf)),
+    )
 }
 
 #[cfg(test)]

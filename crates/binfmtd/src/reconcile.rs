@@ -11,7 +11,9 @@
 //! - a problem with an explicitly requested target is a failure (exit 1, nothing changed); with
 //!   `all` it is a skip with its reason, because `all` only asks for what is available.
 
-use binfmt_misc::{Action as PlanAction, Entry, EntryInfo, Flags, Matcher, Plan, Rule, Step};
+use binfmt_misc::{
+    Action as PlanAction, Difference, Entry, EntryInfo, Flags, Matcher, Plan, Rule, Step,
+};
 use elf_magic::Target;
 use std::path::PathBuf;
 
@@ -330,15 +332,29 @@ fn remove_overlapping(rule: &Rule, current: &Current<'_>, out: &mut Decision) {
 /// Forces a replace of `name` (its interpreter file changed since registration: the kernel still
 /// runs the old, pinned one).
 pub fn force_refresh(decision: &mut Decision, name: &str, why: &str) {
-    for step in &mut decision.plan.steps {
-        if step.name == name && step.action == PlanAction::Keep {
-            step.action = PlanAction::Replace {
-                reasons: Vec::new(),
-            };
-            if let Some(r) = decision.reports.iter_mut().find(|r| r.name == name) {
-                r.action = Action::Replaced;
-                r.reason = Some(why.to_string());
+    for step in decision.plan.steps.iter_mut().filter(|s| s.name == name) {
+        match &mut step.action {
+            PlanAction::Keep => {
+                step.action = PlanAction::Replace {
+                    reasons: Vec::new(),
+                };
+                if let Some(r) = decision.reports.iter_mut().find(|r| r.name == name) {
+                    r.action = Action::Replaced;
+                    r.reason = Some(why.to_string());
+                }
             }
+            // A replace for "disabled" alone only re-enables the entry, which would keep the old
+            // pinned interpreter: the new file needs a real re-registration.
+            PlanAction::Replace { reasons } if !reasons.contains(&Difference::Interpreter) => {
+                reasons.push(Difference::Interpreter);
+                if let Some(r) = decision.reports.iter_mut().find(|r| r.name == name) {
+                    r.reason = Some(match r.reason.take() {
+                        Some(earlier) => format!("{earlier}, {why}"),
+                        None => why.to_string(),
+                    });
+                }
+            }
+            PlanAction::Replace { .. } | PlanAction::Add | PlanAction::Remove => {}
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::host::{HostFacts, Nativity};
 use crate::interpreter::{self, HostMachine, Store, Verified};
 use crate::reconcile::{self, Current, Decision, Extra, Interpreter, Wanted};
 use crate::registrations::Registrations;
-use crate::report::Report;
+use crate::report::{Action, EntryReport, Report};
 use write::{apply, attach_installed, fail_changes, install_interpreters};
 
 /// Whether to change anything.
@@ -35,6 +35,9 @@ pub enum Mode {
     Apply,
     /// `plan`: change nothing (Ansible's check mode).
     DryRun,
+    /// The daemon: apply every change that can be made even when some entry fails (the table
+    /// changes under it; one blocked entry must not keep the others unrestored).
+    Restore,
 }
 
 /// A verified interpreter source, to be copied into the store as `name`.
@@ -111,14 +114,14 @@ pub fn prepare(ctx: &Context, words: &[String], mode: Mode) -> Result<Prepared> 
     let explicit = matches!(selection, Targets::List(_));
     let dir = &ctx.settings.install_dir;
     let store = match mode {
-        Mode::Apply if dir.is_dir() => Store::open(dir).map_err(flat)?,
-        Mode::Apply | Mode::DryRun => Store::at(dir),
+        Mode::Apply | Mode::Restore if dir.is_dir() => Store::open(dir).map_err(flat)?,
+        Mode::Apply | Mode::Restore | Mode::DryRun => Store::at(dir),
     };
     let targets: Vec<Target> = match &selection {
         Targets::All => Target::ALL.to_vec(),
         Targets::List(list) => list.clone(),
     };
-    let cache = (mode == Mode::Apply && dir.is_dir()).then_some(dir.as_path());
+    let cache = (mode != Mode::DryRun && dir.is_dir()).then_some(dir.as_path());
     let host = HostFacts::gather_for(&targets, cache);
     let machine = HostMachine::current().map_err(flat)?;
     let requests = targets
@@ -185,8 +188,12 @@ pub fn converge(
         ));
     }
     let first = assess(prepared, fs)?;
-    if mode == Mode::DryRun || settled(&first.decision) {
+    if mode == Mode::DryRun {
         report.entries = first.decision.reports;
+        return Ok(report.finish());
+    }
+    if settled(&first.decision, mode) {
+        report.entries = held(first.decision.reports);
         return Ok(report.finish());
     }
     let Some(fs) = fs else {
@@ -207,8 +214,8 @@ pub fn converge(
         sources,
         registrations,
     } = assess(prepared, Some(fs))?;
-    if settled(&decision) {
-        report.entries = decision.reports;
+    if settled(&decision, mode) {
+        report.entries = held(decision.reports);
         return Ok(report.finish());
     }
     let installed = match install_interpreters(store, &sources, &decision) {
@@ -283,8 +290,29 @@ fn assess(prepared: &Prepared, fs: Option<&BinfmtMisc>) -> Result<Assessment> {
 }
 
 /// Nothing to apply: a planning failure (nothing may be written) or no change needed.
-fn settled(decision: &Decision) -> bool {
-    decision.failed() || decision.plan.is_empty()
+fn settled(decision: &Decision, mode: Mode) -> bool {
+    decision.plan.is_empty() || (mode == Mode::Apply && decision.failed())
+}
+
+/// The report of a run that stopped before its first write because an entry failed: the changes
+/// planned for the other entries did not happen, and the report must not say they did.
+fn held(reports: Vec<EntryReport>) -> Vec<EntryReport> {
+    let failed = reports.iter().any(|r| r.action == Action::Failed);
+    reports
+        .into_iter()
+        .map(|r| {
+            if failed && r.action.is_change() {
+                let why = "not applied: nothing is changed while another entry fails".to_string();
+                EntryReport {
+                    action: Action::Skipped,
+                    reason: Some(why),
+                    ..r
+                }
+            } else {
+                r
+            }
+        })
+        .collect()
 }
 
 /// Checks, without writing, that this process may register entries in `fs`: a read-only mount
@@ -317,7 +345,7 @@ fn flat(e: impl std::fmt::Display) -> anyhow::Error {
 /// `check_mount_path` in `commands`), `plan` never changes anything.
 fn open_mount(mount: &Path, mode: Mode) -> Result<Option<BinfmtMisc>> {
     match mode {
-        Mode::Apply => {
+        Mode::Apply | Mode::Restore => {
             let (fs, mounted) = BinfmtMisc::open_or_mount(mount).map_err(flat)?;
             if mounted {
                 tracing::info!(mount = %mount.display(), "mounted binfmt_misc");

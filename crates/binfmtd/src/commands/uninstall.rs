@@ -49,9 +49,15 @@ pub fn run(ctx: &Context, words: &[String], scope: Scope, matching: Matching) ->
         ..Report::default()
     };
     let mut registrations = Registrations::load(store.dir());
-    let all = words.is_empty() || words.iter().any(|w| w == "all");
+    // tonistiigi's form has no special `all` (and an empty list removes nothing there).
+    let all =
+        matching == Matching::Native && (words.is_empty() || words.iter().any(|w| w == "all"));
     for info in &entries {
         let name = &info.entry.name;
+        // As tonistiigi/binfmt: WSL's interop entry is never an emulator to remove.
+        if matching == Matching::Compat && name.starts_with("WSLInterop") {
+            continue;
+        }
         if !all
             && !words
                 .iter()
@@ -80,7 +86,7 @@ pub fn run(ctx: &Context, words: &[String], scope: Scope, matching: Matching) ->
         };
         report.entries.push(entry);
     }
-    for word in words.iter().filter(|w| *w != "all") {
+    for word in words.iter().filter(|w| !(all && *w == "all")) {
         if !entries
             .iter()
             .any(|i| selects(word, i, &ctx.settings.entry_prefix, matching))

@@ -41,6 +41,8 @@ use sources::SourceWatch;
 /// How long interpreter source changes must settle before they are acted on (a package upgrade
 /// touches many files in a burst).
 const SETTLE: Duration = Duration::from_millis(300);
+/// After a failed restoration, try again this much later.
+const RETRY: Duration = Duration::from_secs(5);
 
 /// Runs the daemon until `SIGTERM`/`SIGINT`.
 pub fn run(global: &GlobalArgs, args: &DaemonArgs) -> Result<()> {
@@ -70,6 +72,8 @@ struct Daemon {
     reprepare_at: Option<Instant>,
     /// A restoration was held back by the guard.
     pending: bool,
+    /// A restoration failed: try again at this deadline (not only at the next event).
+    retry_at: Option<Instant>,
     watchdog: Option<(Duration, Instant)>,
     status: String,
 }
@@ -109,6 +113,7 @@ impl Daemon {
             guard: Guard::default(),
             reprepare_at: None,
             pending: false,
+            retry_at: None,
             watchdog,
             status: String::new(),
         };
@@ -124,10 +129,15 @@ impl Daemon {
             .pending
             .then(|| self.guard.active(Instant::now()).map(|b| b.until))
             .flatten();
-        [backoff, self.reprepare_at, self.watchdog.map(|(_, at)| at)]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            backoff,
+            self.reprepare_at,
+            self.retry_at,
+            self.watchdog.map(|(_, at)| at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn handle(&mut self, events: Events) {
@@ -155,13 +165,20 @@ impl Daemon {
             self.remount();
             changed = true;
         }
-        if changed || self.pending && self.guard.active(now).is_none() {
-            self.heal(&trigger(&events.mount));
+        let retry = self.retry_at.is_some_and(|at| now >= at);
+        if changed || retry || self.pending && self.guard.active(now).is_none() {
+            // A write to `status` is a flush (or the instance switched off and on): every entry
+            // at once, which fights no one however often it happens.
+            let flushed = events
+                .mount
+                .iter()
+                .any(|c| matches!(c, Change::Modified(Some(n)) if n == "status"));
+            self.heal(&trigger(&events.mount), flushed);
         }
     }
 
     /// Restores binfmtd's entries after a change made by someone else.
-    fn heal(&mut self, trigger: &str) {
+    fn heal(&mut self, trigger: &str, flushed: bool) {
         let now = Instant::now();
         if let Some(b) = self.guard.active(now) {
             tracing::debug!(entry = %b.entry, "backing off; restoring later");
@@ -169,19 +186,30 @@ impl Daemon {
             return;
         }
         self.pending = false;
-        let report =
-            match install::converge(&self.prepared, Some(&self.fs), &self.ctx.mount, Mode::Apply) {
-                Ok(report) => report,
-                Err(e) => {
-                    tracing::error!("restoring entries failed: {e:#}");
-                    return;
-                }
-            };
+        self.retry_at = None;
+        let report = match install::converge(
+            &self.prepared,
+            Some(&self.fs),
+            &self.ctx.mount,
+            Mode::Restore,
+        ) {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::error!(
+                    retry_secs = RETRY.as_secs(),
+                    "restoring entries failed: {e:#}"
+                );
+                self.retry_at = Some(now + RETRY);
+                return;
+            }
+        };
+        if report.failed() {
+            // Some entry could not be restored (its own line says why): try again later, not in
+            // a loop driven by the failed attempt's own events.
+            self.retry_at = Some(now + RETRY);
+        }
         log_changes(&report, trigger);
-        // A flush (`-1` > status, a `systemctl restart systemd-binfmt`) takes every entry at once
-        // and nobody puts another in its place: restoring it fights no one, however often it
-        // happens. The guard counts entries taken or changed one by one while others stayed.
-        let flushed = !report.entries.iter().any(|e| e.action == Action::Kept);
+        // The guard counts entries taken or changed one by one, not flushes.
         for e in report
             .entries
             .iter()
@@ -205,7 +233,7 @@ impl Daemon {
     /// Prepares again from the same configuration (interpreter sources changed), then converges:
     /// a changed interpreter is copied, verified and re-registered.
     fn reprepare(&mut self) {
-        match install::prepare(&self.ctx, &[], Mode::Apply) {
+        match install::prepare(&self.ctx, &[], Mode::Restore) {
             Ok(prepared) => self.prepared = prepared,
             Err(e) => {
                 tracing::error!("re-checking interpreters failed, keeping the current ones: {e:#}");
@@ -251,7 +279,12 @@ impl Daemon {
 
     /// Converges outside the loop guard (reload, upgrade) and publishes the status.
     fn converge_now(&mut self, trigger: &str) {
-        match install::converge(&self.prepared, Some(&self.fs), &self.ctx.mount, Mode::Apply) {
+        match install::converge(
+            &self.prepared,
+            Some(&self.fs),
+            &self.ctx.mount,
+            Mode::Restore,
+        ) {
             Ok(report) => {
                 log_changes(&report, trigger);
                 self.publish(&report);

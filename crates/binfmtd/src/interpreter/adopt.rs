@@ -20,11 +20,12 @@ use super::version::qemu_version;
 
 /// Whether `source` is the managed copy `target` itself (same path, or the same inode).
 pub(super) fn is_in_place(source: &Verified, target: &Path) -> bool {
-    source.path == target
-        || std::fs::metadata(target).is_ok_and(|meta| {
-            use std::os::unix::fs::MetadataExt;
-            meta.dev() == source.dev && meta.ino() == source.ino
-        })
+    // Only a regular file counts: a symlink in the store to the source would never match the
+    // store's stamps, and would make every run re-record it. It is replaced by a real copy.
+    std::fs::symlink_metadata(target).is_ok_and(|meta| {
+        use std::os::unix::fs::MetadataExt;
+        meta.file_type().is_file() && meta.dev() == source.dev && meta.ino() == source.ino
+    })
 }
 
 /// SHA-256 of the file `source` names, failing if it is not the verified file any more.

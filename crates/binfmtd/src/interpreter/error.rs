@@ -92,6 +92,19 @@ pub enum InterpreterError {
         /// The owner or mode problem.
         reason: String,
     },
+    /// The install directory could be written by someone else, who could then swap an
+    /// interpreter between its copy and its registration.
+    #[error(
+        "install directory {dir} is insecure ({reason}): another user could replace an \
+         interpreter before it is registered; run chown root and chmod go-w on it, or choose \
+         another install_dir"
+    )]
+    InsecureStore {
+        /// The install directory.
+        dir: PathBuf,
+        /// The owner or mode problem.
+        reason: String,
+    },
     /// The file changed between verification and installation.
     #[error("interpreter {path} changed while it was being installed: run the command again")]
     SourceChanged {

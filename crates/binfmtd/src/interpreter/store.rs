@@ -90,6 +90,7 @@ impl Store {
                 .and_then(|()| fs::set_permissions(&dir, Permissions::from_mode(0o755)))
                 .map_err(|e| InterpreterError::store("creating", &dir, e))?;
         }
+        check_ownership(&dir)?;
         // Dropping the probe deletes it.
         tempfile::Builder::new()
             .prefix(".probe.")
@@ -285,6 +286,26 @@ impl Store {
         *cache = stamp.map(|stamp| (stamp, Arc::clone(&manifest)));
         Some(manifest)
     }
+}
+
+/// The install directory must belong to whoever runs binfmtd (root, normally) and be writable
+/// by nobody else.
+fn check_ownership(dir: &Path) -> Result<(), InterpreterError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(dir).map_err(|e| InterpreterError::store("inspecting", dir, e))?;
+    let euid = nix::unistd::geteuid().as_raw();
+    let mode = meta.mode() & 0o7777;
+    let reason = if meta.uid() != euid {
+        format!("owned by uid {}, not uid {euid}", meta.uid())
+    } else if mode & 0o022 != 0 {
+        format!("mode {mode:04o} is writable by group or others")
+    } else {
+        return Ok(());
+    };
+    Err(InterpreterError::InsecureStore {
+        dir: dir.to_path_buf(),
+        reason,
+    })
 }
 
 /// The stamp of a regular file at `path` (not following symlinks), or `None`.

@@ -217,11 +217,19 @@ fn check_mode(path: &Path, meta: &Metadata, policy: VerifyPolicy) -> Result<(), 
             mode,
         });
     }
-    if !policy.require_root_owner {
-        return Ok(());
-    }
-    if meta.uid() != 0 {
-        let reason = format!("owned by uid {}, not root", meta.uid());
+    // Rootless (`binfmtd exec`): the caller's own files are fine too, but never another user's
+    // or a writable one: whoever can rewrite the interpreter runs code as the caller.
+    let euid = nix::unistd::geteuid().as_raw();
+    let owner_ok = meta.uid() == 0 || (!policy.require_root_owner && meta.uid() == euid);
+    if !owner_ok {
+        let reason = if policy.require_root_owner {
+            format!("owned by uid {}, not root", meta.uid())
+        } else {
+            format!(
+                "owned by uid {}, neither root nor you (uid {euid})",
+                meta.uid()
+            )
+        };
         return Err(InterpreterError::Insecure {
             path: path.into(),
             reason,

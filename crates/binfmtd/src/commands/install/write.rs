@@ -1,7 +1,7 @@
 //! The writing half of `install`: copy interpreters into the store, apply the plan to the
 //! kernel, and record what the kernel now pins. Reached only after the whole plan was validated.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use binfmt_misc::{BinfmtMisc, Rule};
 use elf_magic::Target;
 use std::collections::BTreeMap;
@@ -148,10 +148,15 @@ pub(super) fn apply(
     }
     // Restoring a flushed table re-registers the same files: the record is then unchanged and
     // is not rewritten (no fsync on the daemon's hot path).
-    if registrations != before {
-        registrations
-            .save(store.dir())
-            .with_context(|| format!("recording registrations in {}", store.dir().display()))?;
+    // The kernel writes happened: a record that cannot be saved (full or failing disk) must not
+    // turn them into a failure. The next run re-registers what it cannot prove is current.
+    if registrations != before
+        && let Err(e) = registrations.save(store.dir())
+    {
+        tracing::warn!(
+            dir = %store.dir().display(),
+            "cannot record the registrations ({e}); they will be re-registered next time"
+        );
     }
     Ok(reports)
 }

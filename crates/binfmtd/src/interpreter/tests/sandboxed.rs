@@ -61,7 +61,7 @@ fn a_read_only_install_dir_gives_a_clear_error() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    tmpfs(dir.path(), MsFlags::MS_RDONLY, "size=1m");
+    tmpfs(dir.path(), MsFlags::MS_RDONLY, "size=1m,mode=0755");
     for target in [dir.path().to_path_buf(), dir.path().join("interpreters")] {
         let err = Store::open(&target).unwrap_err();
         let msg = err.to_string();
@@ -87,7 +87,7 @@ fn a_full_install_dir_gives_a_clear_error_and_leaves_nothing() {
     }
     let Some(qemu) = need(QEMU) else { return };
     let dir = tempfile::tempdir().unwrap();
-    tmpfs(dir.path(), MsFlags::empty(), "size=1m");
+    tmpfs(dir.path(), MsFlags::empty(), "size=1m,mode=0755");
     let store = Store::open(dir.path()).unwrap();
     let source = verify_with(
         &qemu,

@@ -315,3 +315,19 @@ fn a_corrupt_manifest_means_copy_again() {
     assert!(again.changed);
     assert!(store.is_current("qemu-aarch64", &v));
 }
+
+#[test]
+fn a_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let err = Store::open(&shared).unwrap_err();
+    assert!(
+        matches!(&err, InterpreterError::InsecureStore { reason, .. } if reason.contains("1777")),
+        "{err}"
+    );
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(Store::open(&shared).is_ok());
+}

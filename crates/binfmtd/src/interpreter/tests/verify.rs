@@ -212,13 +212,25 @@ fn rejects_a_copy_not_owned_by_root_unless_rootless() {
         matches!(&err, InterpreterError::Insecure { reason, .. } if reason.contains("uid 65534")),
         "{err}"
     );
+    // Rootless verification accepts root's and the caller's files, never another user's.
     let rootless = VerifyPolicy {
         require_root_owner: false,
     };
-    assert_eq!(
-        verify_with(&copy, host(), rootless).unwrap().path,
-        fs::canonicalize(&copy).unwrap()
+    let err = verify_with(&copy, host(), rootless).unwrap_err();
+    assert!(
+        matches!(&err, InterpreterError::Insecure { reason, .. } if reason.contains("neither root nor you")),
+        "{err}"
     );
+    let own = copy_with_mode(&qemu, dir.path(), "own", 0o755);
+    assert_eq!(
+        verify_with(&own, host(), rootless).unwrap().path,
+        fs::canonicalize(&own).unwrap()
+    );
+    let writable = copy_with_mode(&qemu, dir.path(), "writable", 0o775);
+    assert!(matches!(
+        verify_with(&writable, host(), rootless),
+        Err(InterpreterError::Insecure { .. })
+    ));
 }
 
 #[test]
