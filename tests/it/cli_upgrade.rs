@@ -137,3 +137,50 @@ fn a_replaced_source_interpreter_is_installed_and_re_registered() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(sha256(Path::new(&managed)), new_sha);
 }
+
+/// An upgrade found while the entry is disabled: re-enabling alone would keep the kernel pinned to
+/// the old file (while the record claimed the new one); the entry must be registered anew.
+#[test]
+fn an_upgrade_of_a_disabled_entry_re_registers_it() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(env) = Env::new("cli_upgrade::disabled_upgrade", "") else {
+        return;
+    };
+    let src = env.sb.scratch().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let config = env.config_file(
+        "upgrade.toml",
+        &env.store,
+        &format!("interpreter_dirs = [{:?}]\n", src.display().to_string()),
+    );
+    let source = src.join("qemu-aarch64-static");
+    std::fs::copy(qemu_static("aarch64"), &source).unwrap();
+    assert_eq!(env.run_with(&config, &["install", "aarch64"]).code, 0);
+    let entry = env.mount_view().join("qemu-aarch64");
+    let inode_before = std::fs::metadata(&entry).unwrap().ino();
+
+    env.sh_ok(&format!(
+        "echo 0 > {}",
+        env.sb.mount().join("qemu-aarch64").display()
+    ));
+    let staged = src.join(".qemu-aarch64-static.new");
+    std::fs::copy(qemu_newer("aarch64"), &staged).unwrap();
+    std::fs::rename(&staged, &source).unwrap();
+    let new_sha = sha256(&source);
+
+    let out = env.run_with(&config, &["install", "aarch64", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let e = &by_name(&out.json())["qemu-aarch64"];
+    assert_eq!(e["action"], "replaced", "{e}");
+    assert_eq!(e["sha256"], new_sha.as_str(), "{e}");
+    assert!(
+        std::fs::read_to_string(&entry)
+            .unwrap()
+            .starts_with("enabled\n")
+    );
+    assert_ne!(
+        std::fs::metadata(&entry).unwrap().ino(),
+        inode_before,
+        "re-registered (a new entry), not only re-enabled"
+    );
+}

@@ -10,6 +10,7 @@
 
 mod heal;
 mod lifecycle;
+mod review;
 mod unit;
 
 use binfmtd_tests::{bin, fixtures, sandbox::Sandbox};

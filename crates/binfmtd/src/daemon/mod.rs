@@ -203,11 +203,6 @@ impl Daemon {
                 return;
             }
         };
-        if report.failed() {
-            // Some entry could not be restored (its own line says why): try again later, not in
-            // a loop driven by the failed attempt's own events.
-            self.retry_at = Some(now + RETRY);
-        }
         log_changes(&report, trigger);
         // The guard counts entries taken or changed one by one, not flushes.
         for e in report
