@@ -46,10 +46,9 @@ pub fn run(root: &Path, words: &[String], report: &Report) -> Result<Vec<PathBuf
     if report.failed() {
         bail!("not persisting: the installation failed (see the entries above)");
     }
-    let mut written = Vec::new();
+    // Every destination first: nothing is written unless all of them are safe.
     let binary = root.join(HOST_BINARY);
-    install_file(Path::new("/proc/self/exe"), &binary, 0o755)?;
-    written.push(binary);
+    let mut interpreters = Vec::new();
     let mut seen = BTreeSet::new();
     for entry in &report.entries {
         let Some(interp) = &entry.interpreter else {
@@ -65,23 +64,40 @@ pub fn run(root: &Path, words: &[String], report: &Report) -> Result<Vec<PathBuf
         let name = interp
             .file_name()
             .with_context(|| format!("interpreter path {} has no file name", interp.display()))?;
-        let dest = root.join(HOST_INTERPRETERS).join(name);
-        install_file(interp, &dest, 0o755)?;
-        written.push(dest);
+        interpreters.push((interp.clone(), root.join(HOST_INTERPRETERS).join(name)));
     }
     let drop_in = root.join(HOST_DROP_IN);
-    write_file(&drop_in, drop_in_text(words).as_bytes(), 0o644)?;
-    written.push(drop_in);
     let unit = std::fs::read_to_string(UNIT_SOURCE)
         .with_context(|| format!("reading {UNIT_SOURCE} from the image"))?;
     let host_unit = root.join(HOST_UNIT);
+    let links: Vec<PathBuf> = wanted_by(&unit)
+        .iter()
+        .map(|target| {
+            root.join("etc/systemd/system")
+                .join(format!("{target}.wants"))
+                .join("binfmtd.service")
+        })
+        .collect();
+    let destinations = [&binary, &drop_in, &host_unit]
+        .into_iter()
+        .chain(interpreters.iter().map(|(_, dest)| dest))
+        .chain(&links);
+    for dest in destinations {
+        no_symlink_between(root, dest)?;
+    }
+
+    let mut written = Vec::new();
+    install_file(Path::new("/proc/self/exe"), &binary, 0o755)?;
+    written.push(binary);
+    for (interp, dest) in interpreters {
+        install_file(&interp, &dest, 0o755)?;
+        written.push(dest);
+    }
+    write_file(&drop_in, drop_in_text(words).as_bytes(), 0o644)?;
+    written.push(drop_in);
     write_file(&host_unit, host_unit_text(&unit).as_bytes(), 0o644)?;
     written.push(host_unit);
-    for wanted_by in wanted_by(&unit) {
-        let link = root
-            .join("etc/systemd/system")
-            .join(format!("{wanted_by}.wants"))
-            .join("binfmtd.service");
+    for link in links {
         enable(&link)?;
         written.push(link);
     }
@@ -125,6 +141,35 @@ pub fn wanted_by(unit: &str) -> Vec<String> {
         }
     }
     targets
+}
+
+/// Refuses a destination below `root` reached through a symlink: inside the container an
+/// absolute link (`/host/usr/local -> /opt`) resolves in the container's filesystem, so the file
+/// would land there and vanish with it while the host never gets it.
+fn no_symlink_between(root: &Path, dest: &Path) -> Result<()> {
+    let Ok(relative) = dest.strip_prefix(root) else {
+        bail!("{} is not below {}", dest.display(), root.display());
+    };
+    let mut path = root.to_path_buf();
+    let components: Vec<_> = relative.components().collect();
+    // The directories leading to the file: the file itself is replaced by a rename, which never
+    // follows a link.
+    for component in components.iter().take(components.len().saturating_sub(1)) {
+        path.push(component);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => bail!(
+                "refusing to write {}: {} is a symlink, which would be followed inside the \
+                 container instead of on the host; replace it with a directory or install \
+                 binfmtd on the host another way (the .deb, the static binary)",
+                dest.display(),
+                path.display()
+            ),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("inspecting {}", path.display())),
+        }
+    }
+    Ok(())
 }
 
 /// Copies `from` to `to` through a temporary file in the same directory and a rename.
@@ -217,6 +262,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let err = run(dir.path(), &[], &Report::default()).expect_err("no etc/");
         assert!(err.to_string().contains("-v /:/host"), "{err}");
+    }
+
+    #[test]
+    fn a_symlinked_directory_below_the_root_is_refused() {
+        let host = tempfile::tempdir().expect("tempdir");
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(host.path().join("usr")).expect("usr");
+        std::os::unix::fs::symlink(elsewhere.path(), host.path().join("usr/local"))
+            .expect("symlink");
+        let dest = host.path().join(HOST_BINARY);
+        let err = no_symlink_between(host.path(), &dest).expect_err("symlink");
+        assert!(err.to_string().contains("is a symlink"), "{err}");
+        // Plain directories, existing or not yet, are fine; so is a link at the file itself,
+        // which the rename replaces.
+        let ok = host.path().join("etc/systemd/system/binfmtd.service");
+        no_symlink_between(host.path(), &ok).expect("plain path");
     }
 
     #[test]

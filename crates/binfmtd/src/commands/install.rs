@@ -90,7 +90,7 @@ impl Prepared {
 
     /// Whether `entry` is binfmtd's (its interpreter lives in the store).
     pub fn is_ours(&self, entry: &binfmt_misc::Entry) -> bool {
-        self.store.contains_path(&entry.interpreter)
+        self.store.owns(&entry.interpreter)
     }
 }
 

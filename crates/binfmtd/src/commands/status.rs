@@ -161,7 +161,7 @@ fn entry_status(
         .collect();
     let active = binfmt_misc::order::active_among(&group).is_some_and(|a| a.entry.name == e.name);
     let (target, exact) = serves(&e.matcher);
-    let ours = store.contains_path(&e.interpreter);
+    let ours = store.owns(&e.interpreter);
     let pinned = ours.then(|| registrations.entries.get(&e.name)).flatten();
     EntryStatus {
         name: e.name.clone(),

@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, words: &[String], scope: Scope, matching: Matching) ->
         {
             continue;
         }
-        let ours = store.contains_path(&info.entry.interpreter);
+        let ours = store.owns(&info.entry.interpreter);
         if !ours && (scope == Scope::Ours || all && matching == Matching::Native) {
             if !all {
                 report.entries.push(

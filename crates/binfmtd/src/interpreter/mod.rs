@@ -28,6 +28,6 @@ mod tests;
 pub use discover::{DEFAULT_DIRS, candidates, candidates_in, discover, discover_in};
 pub use error::{DynamicReason, InterpreterError};
 pub use host::{ElfClass, Endianness, HostMachine};
-pub use store::{DEFAULT_INSTALL_DIR, Installed, Store};
+pub use store::{DEFAULT_INSTALL_DIR, Installed, KNOWN_INSTALL_DIRS, Store};
 pub use verify::{Timestamp, Verified, VerifyPolicy, identity, verify, verify_with};
 pub use version::{VERSION_TIMEOUT, parse_version, qemu_version, qemu_version_within};

@@ -24,6 +24,11 @@ use super::version::qemu_version;
 /// Default install directory; the configuration may choose another.
 pub const DEFAULT_INSTALL_DIR: &str = "/var/lib/binfmtd/interpreters";
 
+/// Install directories of every binfmtd installation: the default one and the container
+/// image's (`packaging/container/binfmtd.toml`). Entries running interpreters there are
+/// binfmtd's, whichever installation registered them.
+pub const KNOWN_INSTALL_DIRS: &[&str] = &[DEFAULT_INSTALL_DIR, "/usr/libexec/binfmtd"];
+
 /// The managed install directory.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -129,6 +134,19 @@ impl Store {
         };
         let ours = parent == self.dir || self.canonical.as_deref() == Some(parent);
         ours && name.to_str().is_some_and(|n| validate_name(n).is_ok())
+    }
+
+    /// Whether a kernel entry running `path` is binfmtd's: an interpreter in this store, or in the
+    /// install directory of another binfmtd installation (the container image's, the default
+    /// one), so that the host's service takes over what the image registered instead of treating
+    /// it as another tool's.
+    pub fn owns(&self, path: &Path) -> bool {
+        self.contains_path(path)
+            || path.parent().is_some_and(|dir| {
+                KNOWN_INSTALL_DIRS
+                    .iter()
+                    .any(|known| dir == Path::new(known))
+            })
     }
 
     /// Names recorded in the manifest, sorted.

@@ -331,3 +331,17 @@ fn a_directory_others_can_write_is_refused() {
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert!(Store::open(&shared).is_ok());
 }
+
+#[test]
+fn entries_of_any_binfmtd_installation_are_owned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    assert!(store.owns(&dir.path().join("qemu-aarch64")));
+    // The container image's and the default install directory: the host's service takes over
+    // what the image registered.
+    assert!(store.owns(Path::new("/usr/libexec/binfmtd/qemu-aarch64")));
+    assert!(store.owns(Path::new("/var/lib/binfmtd/interpreters/qemu-arm")));
+    // A distribution's interpreter is another tool's.
+    assert!(!store.owns(Path::new("/usr/bin/qemu-aarch64-static")));
+    assert!(!store.owns(Path::new("/usr/libexec/qemu-binfmt/aarch64-binfmt-P")));
+}
