@@ -317,3 +317,22 @@ fn status_inside_exec_reports_a_private_instance() {
     assert_eq!(json["instance"]["host"], false, "{}", show(&out));
     assert_eq!(json["emulators"], serde_json::json!(["qemu-aarch64"]));
 }
+
+/// A bad configuration is binfmtd's failure, not COMMAND's: 125, never a status COMMAND could
+/// have returned itself (2 is common).
+#[test]
+fn exec_reports_its_own_configuration_errors_as_125() {
+    let out = std::process::Command::new(binfmtd_tests::bin::binfmtd())
+        .args([
+            "exec",
+            "--config",
+            "/nonexistent/binfmtd.toml",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/binfmtd.toml"), "{stderr}");
+}

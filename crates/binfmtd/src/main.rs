@@ -25,12 +25,17 @@ fn main() -> ExitCode {
     };
     // The daemon logs each change at info level by default (journald keeps it).
     let daemon = matches!(cli.command, Some(Command::Daemon(_)));
+    // `exec` passes COMMAND's status through, so its own failures must not look like one of
+    // COMMAND's: 125, as env(1) and container runtimes do.
+    let exec = matches!(cli.command, Some(Command::Exec(_)));
     binfmtd::logging::init(cli.global.verbose + u8::from(daemon), cli.global.quiet);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.is::<UsageError>() {
+            if exec {
+                ExitCode::from(125)
+            } else if e.is::<UsageError>() {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
