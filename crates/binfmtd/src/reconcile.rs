@@ -257,6 +257,30 @@ fn decide_rule(
         remove_overlapping(rule, current, out);
     }
     out.reports.push(report);
+    remove_leftover_temporary(rule, current, out);
+}
+
+/// A replace interrupted half-way (killed, or its last write refused) can leave its temporary
+/// entry behind: it still pins the old interpreter and would serve the files if the real entry
+/// were disabled. Ours are removed once the real entry has its step.
+fn remove_leftover_temporary(rule: &Rule, current: &Current<'_>, out: &mut Decision) {
+    let temp = binfmt_misc::temp_name(&rule.name);
+    let Some(left) = current.entries.iter().find(|e| e.entry.name == temp) else {
+        return;
+    };
+    if !(current.is_ours)(&left.entry) {
+        return;
+    }
+    out.plan.steps.push(Step {
+        name: temp.clone(),
+        action: PlanAction::Remove,
+        rule: None,
+        current: Some(left.entry.clone()),
+    });
+    out.reports.push(
+        EntryReport::new(temp, None, Action::Removed)
+            .because("left over from an interrupted replace"),
+    );
 }
 
 /// Other tools' enabled entries that can match the same files as `rule` (left alone with

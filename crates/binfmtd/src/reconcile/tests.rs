@@ -469,3 +469,51 @@ fn a_kept_entry_shadowed_by_a_later_foreign_one_says_so() {
             .contains("the kernel uses qemu-aarch64")
     );
 }
+
+#[test]
+fn a_temporary_entry_left_by_an_interrupted_replace_is_removed() {
+    let mine = entry(
+        "qemu-aarch64",
+        Target::Aarch64,
+        &format!("{STORE}/qemu-aarch64"),
+        "PF",
+    );
+    let left = entry(
+        &binfmt_misc::temp_name("qemu-aarch64"),
+        Target::Aarch64,
+        &format!("{STORE}/qemu-aarch64"),
+        "PF",
+    );
+    let d = decide_with(
+        &[wanted(Target::Aarch64, true, Others::Leave)],
+        &[],
+        &x86_64_host(),
+        &[mine, left.clone()],
+    );
+    let steps: Vec<(&str, &PlanAction)> = d
+        .plan
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), &s.action))
+        .collect();
+    assert_eq!(steps[0], ("qemu-aarch64", &PlanAction::Keep), "{steps:?}");
+    assert_eq!(
+        steps[1],
+        (left.entry.name.as_str(), &PlanAction::Remove),
+        "{steps:?}"
+    );
+    // Another tool's entry with that name is not ours to remove.
+    let foreign = entry(
+        &binfmt_misc::temp_name("qemu-aarch64"),
+        Target::Aarch64,
+        "/usr/bin/qemu-aarch64-static",
+        "F",
+    );
+    let d = decide_with(
+        &[wanted(Target::Aarch64, true, Others::Leave)],
+        &[],
+        &x86_64_host(),
+        &[foreign],
+    );
+    assert!(d.plan.steps.iter().all(|s| s.action != PlanAction::Remove));
+}
