@@ -1,11 +1,26 @@
 //! Two concurrent installs, and a package upgrade (the source interpreter replaced on disk)
 //! picked up by the next run (issue 4).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use binfmtd_tests::fixtures::{Kind, foreign_binaries, qemu_newer, qemu_static};
 
 use crate::cli_env::{Env, by_name, sha256};
+
+/// A source directory holding bookworm's qemu-aarch64-static, and a configuration reading it:
+/// (the directory, the configuration file, the source interpreter).
+fn upgradable_source(env: &Env) -> (PathBuf, PathBuf, PathBuf) {
+    let src = env.sb.scratch().join("src");
+    std::fs::create_dir(&src).expect("creating the source directory");
+    let config = env.config_file(
+        "upgrade.toml",
+        &env.store,
+        &format!("interpreter_dirs = [{:?}]\n", src.display().to_string()),
+    );
+    let source = src.join("qemu-aarch64-static");
+    std::fs::copy(qemu_static("aarch64"), &source).expect("copying qemu-aarch64-static");
+    (src, config, source)
+}
 
 #[test]
 fn two_concurrent_installs_serialize_and_both_succeed() {
@@ -57,15 +72,7 @@ fn a_replaced_source_interpreter_is_installed_and_re_registered() {
     let Some(env) = Env::new("cli_upgrade::upgrade", "") else {
         return;
     };
-    let src = env.sb.scratch().join("src");
-    std::fs::create_dir(&src).unwrap();
-    let config = env.config_file(
-        "upgrade.toml",
-        &env.store,
-        &format!("interpreter_dirs = [{:?}]\n", src.display().to_string()),
-    );
-    let source = src.join("qemu-aarch64-static");
-    std::fs::copy(qemu_static("aarch64"), &source).unwrap();
+    let (src, config, source) = upgradable_source(&env);
     let (old_sha, new_sha) = (sha256(&source), sha256(&qemu_newer("aarch64")));
     assert_ne!(old_sha, new_sha);
     let busybox = foreign_binaries()
@@ -146,15 +153,7 @@ fn an_upgrade_of_a_disabled_entry_re_registers_it() {
     let Some(env) = Env::new("cli_upgrade::disabled_upgrade", "") else {
         return;
     };
-    let src = env.sb.scratch().join("src");
-    std::fs::create_dir(&src).unwrap();
-    let config = env.config_file(
-        "upgrade.toml",
-        &env.store,
-        &format!("interpreter_dirs = [{:?}]\n", src.display().to_string()),
-    );
-    let source = src.join("qemu-aarch64-static");
-    std::fs::copy(qemu_static("aarch64"), &source).unwrap();
+    let (src, config, source) = upgradable_source(&env);
     assert_eq!(env.run_with(&config, &["install", "aarch64"]).code, 0);
     let entry = env.mount_view().join("qemu-aarch64");
     let inode_before = std::fs::metadata(&entry).unwrap().ino();
