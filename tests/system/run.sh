@@ -64,9 +64,15 @@ done
     --private-users=pick --private-users-ownership=auto --private-network
 ) </dev/null >"$LOG" 2>&1 &
 NSPAWN=$!
+# The container's init: a child of nspawn in another PID namespace running systemd (nspawn forks
+# short-lived helpers first; entering one of those would fail for good).
 PID1=
-for _ in $(seq 1 200); do
-  PID1=$(ps -o pid= --ppid "$NSPAWN" | tr -d " " | head -1 || true)
+SELF_NS=$(readlink /proc/self/ns/pid)
+for _ in $(seq 1 300); do
+  for p in $(ps -o pid= --ppid "$NSPAWN" 2>/dev/null); do
+    if [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" != "$SELF_NS" ] &&
+       [ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd ]; then PID1=$p; break; fi
+  done
   [ -n "$PID1" ] && break
   sleep 0.05
 done
