@@ -183,3 +183,29 @@ fn an_upgrade_of_a_disabled_entry_re_registers_it() {
         "re-registered (a new entry), not only re-enabled"
     );
 }
+
+/// A reinstall of the same package version (the same bytes under a new inode, as dpkg does) or a
+/// `touch`: the store sees identical bytes and the kernel already pins them, so nothing is
+/// re-registered.
+#[test]
+fn a_reinstalled_identical_interpreter_changes_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(env) = Env::new("cli_upgrade::same_bytes", "") else {
+        return;
+    };
+    let (src, config, source) = upgradable_source(&env);
+    assert_eq!(env.run_with(&config, &["install", "aarch64"]).code, 0);
+    let entry = env.mount_view().join("qemu-aarch64");
+    let inode_before = std::fs::metadata(&entry).unwrap().ino();
+
+    let staged = src.join(".qemu-aarch64-static.again");
+    std::fs::copy(&source, &staged).unwrap();
+    std::fs::rename(&staged, &source).unwrap();
+
+    let out = env.run_with(&config, &["install", "aarch64", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let json = out.json();
+    assert_eq!(json["changed"], false, "{json}");
+    assert_eq!(by_name(&json)["qemu-aarch64"]["action"], "kept", "{json}");
+    assert_eq!(std::fs::metadata(&entry).unwrap().ino(), inode_before);
+}

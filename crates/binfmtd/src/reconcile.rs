@@ -71,6 +71,8 @@ pub struct Decision {
     pub plan: Plan,
     /// One line per entry (planned steps, skips and failures).
     pub reports: Vec<EntryReport>,
+    /// Entries replaced only because their interpreter file may have changed ([`force_refresh`]).
+    pub refreshed: Vec<String>,
 }
 
 impl Decision {
@@ -260,6 +262,23 @@ fn decide_rule(
     remove_leftover_temporary(rule, current, out);
 }
 
+/// Undoes a [`force_refresh`] of `name` that turned out unnecessary: the interpreter file had a
+/// new stat identity but the same bytes (a `touch`, a reinstall of the same version), and the
+/// kernel already pins those bytes, so re-registering would change nothing.
+pub fn unforce(decision: &mut Decision, name: &str) {
+    if !decision.refreshed.iter().any(|n| n == name) {
+        return;
+    }
+    decision.refreshed.retain(|n| n != name);
+    for step in decision.plan.steps.iter_mut().filter(|s| s.name == name) {
+        step.action = PlanAction::Keep;
+    }
+    if let Some(r) = decision.reports.iter_mut().find(|r| r.name == name) {
+        r.action = Action::Kept;
+        r.reason = None;
+    }
+}
+
 /// A replace interrupted half-way (killed, or its last write refused) can leave its temporary
 /// entry behind: it still pins the old interpreter and would serve the files if the real entry
 /// were disabled. Ours are removed once the real entry has its step.
@@ -362,6 +381,7 @@ pub fn force_refresh(decision: &mut Decision, name: &str, why: &str) {
                 step.action = PlanAction::Replace {
                     reasons: Vec::new(),
                 };
+                decision.refreshed.push(name.to_string());
                 if let Some(r) = decision.reports.iter_mut().find(|r| r.name == name) {
                     r.action = Action::Replaced;
                     r.reason = Some(why.to_string());

@@ -22,7 +22,7 @@ use std::path::Path;
 use super::Context;
 use crate::config::Targets;
 use crate::host::{HostFacts, Nativity};
-use crate::interpreter::{self, HostMachine, Store, Verified};
+use crate::interpreter::{self, HostMachine, Installed, Store, Verified};
 use crate::reconcile::{self, Current, Decision, Extra, Interpreter, Wanted};
 use crate::registrations::Registrations;
 use crate::report::{Action, EntryReport, Report};
@@ -226,6 +226,7 @@ pub fn converge(
             return Ok(report.finish());
         }
     };
+    keep_unchanged(&mut decision, &installed, &registrations);
     attach_installed(&mut decision, &installed);
     report.entries = apply(fs, decision, store, registrations, &installed)?;
     Ok(report.finish())
@@ -415,6 +416,30 @@ fn effective_flags(flags: binfmt_misc::Flags, host: &HostFacts) -> binfmt_misc::
         }
     } else {
         flags
+    }
+}
+
+/// After the copies: an entry refreshed only because its source's stat identity changed keeps
+/// its registration when the copy turned out byte-identical and already pinned.
+fn keep_unchanged(
+    decision: &mut Decision,
+    installed: &BTreeMap<&'static str, Installed>,
+    registrations: &Registrations,
+) {
+    let unchanged: Vec<String> = decision
+        .refreshed
+        .iter()
+        .filter(|name| {
+            let step = decision.plan.steps.iter().find(|s| &s.name == *name);
+            let copy = step
+                .and_then(|s| s.rule.as_ref())
+                .and_then(|rule| installed.values().find(|i| i.path == rule.interpreter));
+            copy.is_some_and(|i| !i.changed && registrations.pins(name, &i.sha256))
+        })
+        .cloned()
+        .collect();
+    for name in unchanged {
+        reconcile::unforce(decision, &name);
     }
 }
 
