@@ -232,6 +232,18 @@ fn uninstall_removes_only_ours_unless_forced_and_the_tonistiigi_form() {
     for name in ["qemu-aarch64", "qemu-aarch64-distro", "qemu-riscv64"] {
         assert!(out.stderr.contains(name), "{out:?}");
     }
+
+    // As in tonistiigi/binfmt: `all` is no keyword there (only an entry named so would match),
+    // and WSL's interop entry survives even a `*` glob.
+    env.register_by_hand(":WSLInterop:E::wslinterop::/bin/true:");
+    env.register_by_hand(":box64:E::box64x::/bin/true:");
+    let out = env.run(&["--uninstall", "all"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.entry_texts().len(), 2, "`all` removed entries: {out:?}");
+    let out = env.run(&["--uninstall", "*"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let left: Vec<String> = env.entry_texts().into_keys().collect();
+    assert_eq!(left, ["WSLInterop"], "{out:?}");
 }
 
 #[test]
