@@ -91,6 +91,26 @@ impl HostFacts {
         }
     }
 
+    /// The machine interpreters must be built for: binfmtd's own (from the header already read,
+    /// falling back to reading `/proc/self/exe` again).
+    pub fn machine(
+        &self,
+    ) -> Result<crate::interpreter::HostMachine, crate::interpreter::InterpreterError> {
+        match crate::interpreter::HostMachine::from_header(&self.exe_header) {
+            Some(machine) => Ok(machine),
+            None => crate::interpreter::HostMachine::current(),
+        }
+    }
+
+    /// `flags` as this kernel can honour them: without `AT_FLAGS` (Linux < 5.12) QEMU cannot
+    /// know argv[0] was preserved, and `P` would shift its arguments, so it is dropped.
+    pub fn supported_flags(&self, flags: binfmt_misc::Flags) -> binfmt_misc::Flags {
+        binfmt_misc::Flags {
+            preserve_argv0: flags.preserve_argv0 && self.kernel_passes_preserve_argv0,
+            ..flags
+        }
+    }
+
     /// How `target` runs here without an emulator.
     pub fn nativity(&self, target: Target) -> Nativity {
         if Some(target) == self.native {

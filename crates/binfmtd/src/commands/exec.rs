@@ -100,11 +100,8 @@ fn prepare_namespace(ctx: &Context, args: &ExecArgs) -> Result<()> {
 
 /// One [`Wanted`] per selected target, with its interpreter verified for rootless use.
 fn wanted(ctx: &Context, selection: &Targets, host: &HostFacts) -> Result<Vec<Wanted>> {
-    let machine = HostMachine::current().map_err(anyhow::Error::new)?;
-    let (targets, explicit) = match selection {
-        Targets::All => (Target::ALL.to_vec(), false),
-        Targets::List(list) => (list.clone(), true),
-    };
+    let machine = host.machine().map_err(anyhow::Error::new)?;
+    let (targets, explicit) = selection.expand();
     Ok(targets
         .into_iter()
         .map(|target| Wanted {
@@ -126,8 +123,7 @@ fn wanted(ctx: &Context, selection: &Targets, host: &HostFacts) -> Result<Vec<Wa
 fn exec_flags(flags: binfmt_misc::Flags, host: &HostFacts) -> binfmt_misc::Flags {
     binfmt_misc::Flags {
         fix_binary: true,
-        preserve_argv0: flags.preserve_argv0 && host.kernel_passes_preserve_argv0,
-        ..flags
+        ..host.supported_flags(flags)
     }
 }
 
@@ -156,15 +152,7 @@ fn resolve(ctx: &Context, target: Target, machine: HostMachine) -> Result<Interp
             Err(e) => last = Some(e.to_string()),
         }
     }
-    Err(last.unwrap_or_else(|| {
-        format!(
-            "no interpreter for {target}: looked for {0}-static and {0} in the configured \
-             interpreter_dirs and {1}; install qemu-user-static or set [target.{target}] \
-             interpreter",
-            target.qemu_binary(),
-            interpreter::DEFAULT_DIRS.join(", ")
-        )
-    }))
+    Err(last.unwrap_or_else(|| super::no_interpreter(target)))
 }
 
 /// Decides against the empty private instance and registers. A problem with an explicitly named

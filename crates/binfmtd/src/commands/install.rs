@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::Context;
-use crate::config::Targets;
 use crate::host::{HostFacts, Nativity};
 use crate::interpreter::{self, HostMachine, Installed, Store, Verified};
 use crate::reconcile::{self, Current, Decision, Extra, Interpreter, Wanted};
@@ -111,19 +110,15 @@ pub fn run(ctx: &Context, words: &[String], mode: Mode) -> Result<Report> {
 /// (a missing one is created by [`converge`] only when there is something to install).
 pub fn prepare(ctx: &Context, words: &[String], mode: Mode) -> Result<Prepared> {
     let selection = crate::selection::parse_targets(words, &ctx.settings.targets)?;
-    let explicit = matches!(selection, Targets::List(_));
+    let (targets, explicit) = selection.expand();
     let dir = &ctx.settings.install_dir;
     let store = match mode {
         Mode::Apply | Mode::Restore if dir.is_dir() => Store::open(dir).map_err(flat)?,
         Mode::Apply | Mode::Restore | Mode::DryRun => Store::at(dir),
     };
-    let targets: Vec<Target> = match &selection {
-        Targets::All => Target::ALL.to_vec(),
-        Targets::List(list) => list.clone(),
-    };
     let cache = (mode != Mode::DryRun && dir.is_dir()).then_some(dir.as_path());
     let host = HostFacts::gather_for(&targets, cache);
-    let machine = HostMachine::current().map_err(flat)?;
+    let machine = host.machine().map_err(flat)?;
     let requests = targets
         .into_iter()
         .map(|target| Request {
@@ -134,7 +129,7 @@ pub fn prepare(ctx: &Context, words: &[String], mode: Mode) -> Result<Prepared> 
             } else {
                 resolve(ctx, target, machine, &store)
             },
-            flags: effective_flags(ctx.settings.flags_for(target), &host),
+            flags: host.supported_flags(ctx.settings.flags_for(target)),
             others: ctx.settings.others_for(target),
         })
         .collect();
@@ -375,14 +370,8 @@ fn resolve(
     let name = target.qemu_binary();
     let path = match ctx.settings.interpreter_override(target) {
         Some(path) => path.to_path_buf(),
-        None => interpreter::discover(target, &ctx.settings.interpreter_dirs).ok_or_else(|| {
-            format!(
-                "no interpreter for {target}: looked for {name}-static and {name} in the \
-                 configured interpreter_dirs and {}; install qemu-user-static or set \
-                 [target.{target}] interpreter",
-                interpreter::DEFAULT_DIRS.join(", ")
-            )
-        })?,
+        None => interpreter::discover(target, &ctx.settings.interpreter_dirs)
+            .ok_or_else(|| super::no_interpreter(target))?,
     };
     if let Ok(known) = interpreter::identity(&path)
         && store.is_current(name, &known)
@@ -403,19 +392,6 @@ fn planned_interpreter(store: &Store, name: &str, up_to_date: bool) -> Interpret
         path: store.path_of(name),
         sha256: installed.as_ref().map(|i| i.sha256.clone()),
         version: installed.and_then(|i| i.version),
-    }
-}
-
-/// Without kernel support for preserving argv[0] (Linux < 5.12 passes no AT_FLAGS), `P` would
-/// shift QEMU's arguments: drop it there.
-fn effective_flags(flags: binfmt_misc::Flags, host: &HostFacts) -> binfmt_misc::Flags {
-    if flags.preserve_argv0 && !host.kernel_passes_preserve_argv0 {
-        binfmt_misc::Flags {
-            preserve_argv0: false,
-            ..flags
-        }
-    } else {
-        flags
     }
 }
 

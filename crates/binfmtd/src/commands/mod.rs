@@ -17,6 +17,16 @@ use std::path::PathBuf;
 use crate::cli::GlobalArgs;
 use crate::config::{self, ConfigSource, Settings};
 
+/// Why `target` has no interpreter, and the fix.
+pub(crate) fn no_interpreter(target: elf_magic::Target) -> String {
+    let name = target.qemu_binary();
+    format!(
+        "no interpreter for {target}: looked for {name}-static and {name} in the configured \
+         interpreter_dirs and {}; install qemu-user-static or set [target.{target}] interpreter",
+        crate::interpreter::DEFAULT_DIRS.join(", ")
+    )
+}
+
 /// An error in how binfmtd was invoked or configured (exit status 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -21,6 +21,15 @@ pub enum Targets {
 }
 
 impl Targets {
+    /// The targets asked for, and whether they were named explicitly (`false` for `All`, whose
+    /// problems are skips rather than failures).
+    pub fn expand(&self) -> (Vec<Target>, bool) {
+        match self {
+            Targets::All => (Target::ALL.to_vec(), false),
+            Targets::List(list) => (list.clone(), true),
+        }
+    }
+
     /// Whether `target` is asked for (`All` asks for every target; the caller still excludes the
     /// native ones and those without an interpreter).
     pub fn includes(&self, target: Target) -> bool {
