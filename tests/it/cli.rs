@@ -48,7 +48,7 @@ fn plan_then_install_all_runs_foreign_binaries_and_a_second_install_writes_nothi
     assert_eq!(json["dry_run"], true);
     assert_eq!(json["changed"], true);
     let planned = by_name(&json);
-    assert_eq!(planned["qemu-aarch64"]["action"], "added");
+    assert_eq!(planned["qemu-aarch64"]["action"], "added", "{json:#}");
     assert_unchanged(&empty, &env.snapshot(), "plan");
 
     // install all.
@@ -168,7 +168,7 @@ fn uninstall_removes_only_ours_unless_forced_and_the_tonistiigi_form() {
     let Some(env) = Env::new("cli::uninstall", "") else {
         return;
     };
-    let distro = foreign_aarch64_line("qemu-aarch64-distro", &qemu_static("aarch64"));
+    let distro = foreign_aarch64_line("qemu-aarch64-distro", &env.other_tool_qemu());
     env.register_by_hand(&distro);
     let install = env.run(&["install", "aarch64", "riscv64", "--json"]);
     assert_eq!(install.code, 0, "{install:?}");
@@ -189,7 +189,7 @@ fn uninstall_removes_only_ours_unless_forced_and_the_tonistiigi_form() {
     assert!(!removed.contains_key("qemu-aarch64-distro"), "{json}");
     let texts = env.entry_texts();
     assert_eq!(texts.keys().collect::<Vec<_>>(), ["qemu-aarch64-distro"]);
-    assert!(texts["qemu-aarch64-distro"].contains("/usr/bin/qemu-aarch64-static"));
+    assert!(texts["qemu-aarch64-distro"].contains("other-tool/qemu-aarch64"));
 
     // Named without --force: left alone, with the reason.
     let out = env.run(&["uninstall", "qemu-aarch64-distro", "--json"]);
@@ -320,4 +320,42 @@ fn version_exits_zero_in_both_spellings() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.starts_with("binfmtd "), "{flag}: {text}");
     }
+}
+
+/// Issue 12: the distribution's QEMU entries (systemd-binfmt's `qemu-<t>` running
+/// `/usr/bin/qemu-<t>-static`) are adopted by default, and left with `distribution = "leave"`.
+#[test]
+fn the_distributions_qemu_entries_are_adopted_unless_left() {
+    let Some(env) = Env::new("cli::distribution", "") else {
+        return;
+    };
+    let distro = foreign_aarch64_line("qemu-aarch64", &qemu_static("aarch64"));
+    env.register_by_hand(&distro);
+    let leave = env.config_file("leave.toml", &env.store, "distribution = \"leave\"\n");
+    let out = env.run_with(&leave, &["install", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let e = &by_name(&out.json())["qemu-aarch64"];
+    assert_eq!(
+        (e["action"].as_str(), e["reason_code"].as_str()),
+        (Some("skipped"), Some("owned-by-other")),
+        "{e}"
+    );
+    assert!(env.entry_texts()["qemu-aarch64"].contains("/usr/bin/qemu-aarch64-static"));
+
+    let out = env.run(&["install", "aarch64", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let e = &by_name(&out.json())["qemu-aarch64"];
+    assert_eq!(
+        (e["action"].as_str(), e["reason_code"].as_str()),
+        (Some("replaced"), Some("take-over")),
+        "{e}"
+    );
+    assert!(
+        e["reason"].as_str().unwrap_or("").contains("distribution"),
+        "{e}"
+    );
+    assert!(env.entry_texts()["qemu-aarch64"].contains(env.store.to_str().unwrap()));
+    // Adopted: binfmtd's from now on, so a plain uninstall removes it.
+    assert_eq!(env.run(&["uninstall"]).code, 0);
+    assert!(env.entry_texts().is_empty());
 }

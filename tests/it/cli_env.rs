@@ -103,6 +103,18 @@ impl Snapshot {
 }
 
 impl Env {
+    /// Another tool's aarch64 interpreter (not binfmtd's, not a distribution's path): a copy of
+    /// qemu-aarch64-static in the scratch directory.
+    pub(crate) fn other_tool_qemu(&self) -> PathBuf {
+        let dir = self.sb.scratch().join("other-tool");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("qemu-aarch64");
+        if !path.exists() {
+            std::fs::copy(binfmtd_tests::fixtures::qemu_static("aarch64"), &path).unwrap();
+        }
+        path
+    }
+
     /// A new sandbox whose configuration is `install_dir = <scratch>/store` plus `extra` TOML.
     /// `None` (after printing why) when the kernel cannot give a private instance.
     pub(crate) fn new(test: &str, extra: &str) -> Option<Env> {

@@ -352,7 +352,9 @@ fn another_tools_same_name_entry_and_unusable_install_dirs() {
         return;
     };
     let store = env.store.clone();
-    let distro = foreign_aarch64_line("qemu-aarch64", &qemu_static("aarch64"));
+    let other = env.other_tool_qemu();
+    let other_text = other.display().to_string();
+    let distro = foreign_aarch64_line("qemu-aarch64", &other);
     env.register_by_hand(&distro);
 
     // Same name, someone else's, explicitly requested: a failure, nothing changed.
@@ -362,19 +364,14 @@ fn another_tools_same_name_entry_and_unusable_install_dirs() {
         &store,
         &["install", "aarch64"],
         1,
-        &[
-            "qemu-aarch64",
-            "another tool",
-            "/usr/bin/qemu-aarch64-static",
-            "--force",
-        ],
+        &["qemu-aarch64", "another tool", &other_text, "--force"],
     );
     // With `all` it is a skip, the rest is installed.
     let out = env.run(&["install", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let e = &by_name(&out.json())["qemu-aarch64"];
     assert_eq!(e["action"], "skipped", "{e}");
-    assert!(env.entry_texts()["qemu-aarch64"].contains("/usr/bin/qemu-aarch64-static"));
+    assert!(env.entry_texts()["qemu-aarch64"].contains(&other_text));
     assert_eq!(env.run(&["uninstall"]).code, 0);
 
     // others = "replace" takes it over.

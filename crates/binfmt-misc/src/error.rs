@@ -120,6 +120,20 @@ pub enum Error {
         /// The running kernel's release.
         release: String,
     },
+    /// ENOSPC on register with `F` (Linux >= 7.3): the limit on pinned interpreters is reached.
+    #[error(
+        "cannot register binfmt_misc entry {name:?}: the kernel's limit on pinned interpreters is \
+         reached ({} = {}): raise it (`sysctl -w user.max_binfmt_misc_interpreters=N`) or \
+         register fewer targets",
+        crate::kernel::MAX_INTERPRETERS_SYSCTL,
+        limit.map_or_else(|| "?".to_string(), |l| l.to_string())
+    )]
+    TooManyInterpreters {
+        /// The entry name.
+        name: String,
+        /// The limit, when it could be read.
+        limit: Option<u64>,
+    },
     /// Any other EINVAL on register.
     #[error(
         "the kernel rejected binfmt_misc entry {name:?} (EINVAL) for line {line}: report this as a bug"
@@ -171,6 +185,7 @@ pub enum ErrorKind {
     InterpreterMissing,
     InterpreterNotExecutable,
     FixBinaryUnsupported,
+    TooManyInterpreters,
     Rejected,
     NameTooLong,
     Busy,
@@ -193,6 +208,7 @@ impl Error {
             Error::InterpreterMissing { .. } => ErrorKind::InterpreterMissing,
             Error::InterpreterNotExecutable { .. } => ErrorKind::InterpreterNotExecutable,
             Error::FixBinaryUnsupported { .. } => ErrorKind::FixBinaryUnsupported,
+            Error::TooManyInterpreters { .. } => ErrorKind::TooManyInterpreters,
             Error::Rejected { .. } => ErrorKind::Rejected,
             Error::NameTooLong { .. } => ErrorKind::NameTooLong,
             Error::Busy { .. } => ErrorKind::Busy,
@@ -225,13 +241,12 @@ pub(crate) fn control_error(errno: Errno, path: &Path, op: &'static str) -> Erro
 }
 
 /// Maps an errno from the `write(2)` of a register line to `register` (kernel notes §1 and §9).
-/// `release` is the running kernel's `uname -r`, used to tell "F unsupported" (< 4.8) from a
-/// rejected line.
+/// `kernel` tells "F unsupported" (< 4.8) from a rejected line.
 pub(crate) fn register_error(
     errno: Errno,
     rule: &Rule,
     line: &[u8],
-    release: &str,
+    kernel: &crate::kernel::Features,
     register: &Path,
 ) -> Error {
     let name = rule.name.clone();
@@ -247,26 +262,19 @@ pub(crate) fn register_error(
             name,
             interpreter: rule.interpreter.clone(),
         },
-        Errno::EINVAL if fix && release_before(release, (4, 8)) => Error::FixBinaryUnsupported {
+        Errno::EINVAL if fix && !kernel.fix_binary() => Error::FixBinaryUnsupported {
             name,
-            release: release.to_string(),
+            release: kernel.release.clone(),
+        },
+        Errno::ENOSPC if fix => Error::TooManyInterpreters {
+            name,
+            limit: crate::kernel::max_interpreters(),
         },
         Errno::EINVAL => Error::Rejected {
             name,
             line: escape_line(line),
         },
         _ => control_error(errno, register, "write a registration to"),
-    }
-}
-
-/// Whether a `uname -r` release such as `4.4.0-210-generic` is older than `(major, minor)`.
-/// An unparseable release counts as new.
-pub(crate) fn release_before(release: &str, (major, minor): (u32, u32)) -> bool {
-    let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let num = |p: Option<&str>| p.and_then(|s| s.parse::<u32>().ok());
-    match (num(parts.next()), num(parts.next())) {
-        (Some(a), Some(b)) => (a, b) < (major, minor),
-        _ => false,
     }
 }
 

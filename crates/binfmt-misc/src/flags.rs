@@ -1,4 +1,5 @@
-//! The four binfmt_misc flags (`P`, `O`, `C`, `F`), parsed and printed in the kernel's order.
+//! The binfmt_misc flags, parsed and printed in the kernel's order: `P`, `O`, `C`, `F` (every
+//! kernel since 4.8), and `T`, `D`, `L` (Linux >= 7.3; see [`crate::kernel::Features`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +10,11 @@ use std::str::FromStr;
 /// - `O` (`open_binary`): the kernel opens the binary and passes the descriptor to the interpreter.
 /// - `C` (`credentials`): credentials come from the binary, not the interpreter; implies `O`.
 /// - `F` (`fix_binary`): the interpreter is opened once, at registration, and pinned.
+/// - `T` (`transparent`, Linux >= 7.3): argv is passed untouched and the binary through
+///   `AT_EXECFD`; `/proc/self/exe` is the binary. The kernel then also sets `O`.
+/// - `D` (`register_disabled`, Linux >= 7.3): the entry is created disabled. Write-only: the
+///   kernel never prints it back (the entry's first line says `disabled`).
+/// - `L` (`loader`, Linux >= 7.3): the interpreter replaces the binary's `PT_INTERP`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Flags {
     /// `P`: preserve `argv[0]`.
@@ -19,6 +25,12 @@ pub struct Flags {
     pub credentials: bool,
     /// `F`: open the interpreter at registration time.
     pub fix_binary: bool,
+    /// `T`: transparent (Linux >= 7.3; the kernel then also sets `O`).
+    pub transparent: bool,
+    /// `D`: register the entry disabled (Linux >= 7.3; never read back).
+    pub register_disabled: bool,
+    /// `L`: the interpreter acts as the binary's program loader (Linux >= 7.3).
+    pub loader: bool,
 }
 
 impl Flags {
@@ -28,20 +40,32 @@ impl Flags {
         open_binary: false,
         credentials: false,
         fix_binary: false,
+        transparent: false,
+        register_disabled: false,
+        loader: false,
     };
 
-    /// The flags as the kernel reads them back: `C` implies `O`.
+    /// The flags as the kernel reads them back: `C` and `T` imply `O`; `D` is never shown.
     pub fn normalized(self) -> Flags {
         Flags {
-            open_binary: self.open_binary || self.credentials,
+            open_binary: self.open_binary || self.credentials || self.transparent,
+            register_disabled: false,
             ..self
         }
     }
+
+    /// Whether any flag only Linux >= 7.3 accepts (`T`, `D`, `L`) is set.
+    pub fn needs_linux_7_3(self) -> bool {
+        self.transparent || self.register_disabled || self.loader
+    }
 }
 
-/// A flags string contained a letter that is not one of `P`, `O`, `C`, `F`.
+/// A flags string contained a letter that is not a binfmt_misc flag.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown binfmt_misc flag {letter:?} in {input:?}: valid flags are P, O, C and F")]
+#[error(
+    "unknown binfmt_misc flag {letter:?} in {input:?}: valid flags are P, O, C and F \
+     (and T, D, L on Linux >= 7.3)"
+)]
 pub struct FlagsError {
     /// The offending character.
     pub letter: char,
@@ -52,8 +76,8 @@ pub struct FlagsError {
 impl FromStr for Flags {
     type Err = FlagsError;
 
-    /// Parses any sequence of `P`, `O`, `C`, `F` in any case and order; repeats are allowed (the
-    /// kernel accepts them too). The empty string is [`Flags::NONE`].
+    /// Parses any sequence of `P`, `O`, `C`, `F`, `T`, `D`, `L` in any case and order; repeats
+    /// are allowed (the kernel accepts them too). The empty string is [`Flags::NONE`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut flags = Flags::NONE;
         for c in s.chars() {
@@ -62,6 +86,9 @@ impl FromStr for Flags {
                 'O' => flags.open_binary = true,
                 'C' => flags.credentials = true,
                 'F' => flags.fix_binary = true,
+                'T' => flags.transparent = true,
+                'D' => flags.register_disabled = true,
+                'L' => flags.loader = true,
                 _ => {
                     return Err(FlagsError {
                         letter: c,
@@ -75,14 +102,17 @@ impl FromStr for Flags {
 }
 
 impl fmt::Display for Flags {
-    /// The letters in the kernel's canonical order `POCF`, without normalization (`C` prints as
-    /// `C`; the kernel would print `OC`, see [`Flags::normalized`]).
+    /// The letters in the kernel's canonical order `POCFTDL`, without normalization (`C` prints
+    /// as `C`; the kernel would print `OC`, see [`Flags::normalized`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let letters = [
             (self.preserve_argv0, 'P'),
             (self.open_binary, 'O'),
             (self.credentials, 'C'),
             (self.fix_binary, 'F'),
+            (self.transparent, 'T'),
+            (self.register_disabled, 'D'),
+            (self.loader, 'L'),
         ];
         for (set, letter) in letters {
             if set {
@@ -118,6 +148,7 @@ mod tests {
             open_binary: o,
             credentials: c,
             fix_binary: fix,
+            ..Flags::NONE
         }
     }
 
@@ -143,7 +174,7 @@ mod tests {
         assert_eq!(err.letter, 'X');
         let msg = err.to_string();
         assert!(
-            msg.contains("'X'") && msg.contains("P, O, C and F"),
+            msg.contains("'X'") && msg.contains("P, O, C and F") && msg.contains("7.3"),
             "{msg}"
         );
         assert_eq!(" F".parse::<Flags>().unwrap_err().letter, ' ');
@@ -164,6 +195,17 @@ mod tests {
         assert_eq!(c.normalized().to_string(), "OC");
         let p = f(true, false, false, true);
         assert_eq!(p.normalized(), p);
+    }
+
+    #[test]
+    fn linux_7_3_flags() {
+        let t: Flags = "t".parse().unwrap();
+        assert!(t.transparent && t.needs_linux_7_3());
+        assert_eq!(t.normalized().to_string(), "OT", "T reads back with O");
+        let dl: Flags = "FDL".parse().unwrap();
+        assert_eq!(dl.to_string(), "FDL");
+        assert_eq!(dl.normalized().to_string(), "FL", "D is never read back");
+        assert!(!f(true, true, true, true).needs_linux_7_3());
     }
 
     #[test]

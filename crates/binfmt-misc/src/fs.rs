@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use nix::dir::Dir;
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, openat};
 use nix::sys::stat::{Mode, fstat, fstatat};
 
 use crate::encode::encode;
@@ -23,6 +23,13 @@ use crate::rule::{Rule, validate_name};
 
 /// Where binfmt_misc is mounted on a normal system.
 pub const DEFAULT_MOUNT: &str = "/proc/sys/fs/binfmt_misc";
+
+/// A lock on an instance ([`BinfmtMisc::lock_writers`], [`BinfmtMisc::lock_manager`]),
+/// released when dropped.
+#[derive(Debug)]
+pub struct InstanceLock {
+    _lock: Flock<OwnedFd>,
+}
 
 /// An open binfmt_misc instance.
 #[derive(Debug)]
@@ -121,8 +128,8 @@ impl BinfmtMisc {
                 ));
             }
             Err(errno) => {
-                let release = kernel_release();
-                return Err(register_error(errno, rule, &line, &release, &register));
+                let kernel = crate::kernel::Features::running();
+                return Err(register_error(errno, rule, &line, &kernel, &register));
             }
         }
         if let Ok(st) = fstatat(self.dir.as_fd(), rule.name.as_str(), AtFlags::empty()) {
@@ -145,6 +152,43 @@ impl BinfmtMisc {
     /// Disables the entry `name` (writes `0`): the kernel skips it, older matching entries apply.
     pub fn disable(&self, name: &str) -> Result<(), Error> {
         self.write_entry(name, b"0", "disable")
+    }
+
+    /// Takes the instance's writer lock, waiting for it: an exclusive `flock(2)` on the root
+    /// directory, held as long as the returned guard lives. Every mount of an instance shows the
+    /// same root inode, so concurrent writers of one instance serialize, across mount namespaces,
+    /// while writers of different instances (sandboxes) do not.
+    pub fn lock_writers(&self) -> Result<InstanceLock, Error> {
+        self.lock(
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            FlockArg::LockExclusive,
+        )?
+        .ok_or_else(|| Error::io("lock", &self.root, Errno::EWOULDBLOCK))
+    }
+
+    /// Takes the instance's manager lock without waiting: an exclusive `flock(2)` on its `status`
+    /// file (opened read-only: nothing is written), held by a daemon for its whole life.
+    /// `Ok(None)`: another process holds it (another daemon manages this instance).
+    pub fn lock_manager(&self) -> Result<Option<InstanceLock>, Error> {
+        self.lock("status", OFlag::O_RDONLY, FlockArg::LockExclusiveNonblock)
+    }
+
+    /// Whether some process holds the manager lock (a daemon manages this instance).
+    pub fn has_manager(&self) -> bool {
+        self.lock_manager().is_ok_and(|held| held.is_none())
+    }
+
+    fn lock(&self, name: &str, flags: OFlag, how: FlockArg) -> Result<Option<InstanceLock>, Error> {
+        let path = self.root.join(name);
+        let fd = self
+            .open_at(name, flags)
+            .map_err(|errno| control_error(errno, &path, "open"))?;
+        match Flock::lock(fd, how) {
+            Ok(lock) => Ok(Some(InstanceLock { _lock: lock })),
+            Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, errno)) => Err(Error::io("lock", &path, errno)),
+        }
     }
 
     /// Whether the whole instance is enabled (`status` reads `enabled`).
@@ -173,17 +217,6 @@ impl BinfmtMisc {
                 ),
             }),
         }
-    }
-
-    /// Enables (`1`) or disables (`0`) the whole instance: while disabled every exec of a foreign
-    /// binary fails with ENOEXEC; registration still works.
-    pub fn set_enabled(&self, on: bool) -> Result<(), Error> {
-        self.write_status(if on { b"1" } else { b"0" })
-    }
-
-    /// Removes every entry of the instance (`-1` to `status`).
-    pub fn flush(&self) -> Result<(), Error> {
-        self.write_status(b"-1")
     }
 
     fn read_entry(&self, name: &str) -> Result<Option<EntryInfo>, Error> {
@@ -225,16 +258,6 @@ impl BinfmtMisc {
         Ok(())
     }
 
-    fn write_status(&self, value: &[u8]) -> Result<(), Error> {
-        let path = self.root.join("status");
-        let fd = self
-            .open_at("status", OFlag::O_WRONLY)
-            .map_err(|errno| control_error(errno, &path, "open for writing"))?;
-        nix::unistd::write(&fd, value).map_err(|errno| control_error(errno, &path, "write"))?;
-        Ok(())
-    }
-
-    /// Opens a file of the instance; never `O_TRUNC` (it would move the entry's ctime).
     fn open_at(&self, name: &str, flags: OFlag) -> Result<OwnedFd, Errno> {
         openat(
             self.dir.as_fd(),
@@ -243,11 +266,4 @@ impl BinfmtMisc {
             Mode::empty(),
         )
     }
-}
-
-/// `uname -r`, or an empty string when it cannot be read.
-fn kernel_release() -> String {
-    nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default()
 }

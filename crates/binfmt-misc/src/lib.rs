@@ -14,9 +14,10 @@
 //!   `1`, `0`, `-1` (enable, disable, remove); `<mount>/status` does the same for the instance;
 //! - of several enabled entries matching one file, the most recently registered wins.
 //!
-//! Layers: [`Rule`], [`encode()`], [`parse_entry`] and [`plan()`] are pure; only [`BinfmtMisc`]
-//! (module `fs`) opens files under the mount, module `mount` checks and mounts it, and [`apply()`]
-//! acts through a [`BinfmtMisc`].
+//! Layers: [`Rule`], [`encode()`], [`parse_entry`], [`Entry::differences`] and [`kernel`]
+//! (features by release) are pure; only [`BinfmtMisc`] (module `fs`) opens files under the mount,
+//! module `mount` checks and mounts it, and [`replace()`] swaps an entry through a [`BinfmtMisc`]
+//! without a gap. Which entries to register, replace or remove is the caller's policy.
 //!
 //! ```
 //! use binfmt_misc::{encode, parse_entry, Entry, Flags, Matcher, Rule};
@@ -39,28 +40,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod apply;
 pub mod encode;
 pub mod entry;
 pub mod error;
 pub mod flags;
 pub mod fs;
+pub mod kernel;
 pub mod matcher;
 pub mod mount;
 pub mod order;
-pub mod plan;
+pub mod replace;
 pub mod rule;
 pub mod watch;
 
-pub use apply::{StepOutcome, TEMP_SUFFIX, apply, replace, temp_name};
 pub use encode::{DELIMITERS, encode, escape_line};
 pub use entry::{Difference, Entry, ParseError, parse_entry};
 pub use error::{Error, ErrorKind};
 pub use flags::{Flags, FlagsError};
-pub use fs::{BinfmtMisc, DEFAULT_MOUNT};
+pub use fs::{BinfmtMisc, DEFAULT_MOUNT, InstanceLock};
+pub use kernel::{Features, KernelVersion};
 pub use matcher::Matcher;
 pub use mount::{AUTOFS_MAGIC, BINFMTFS_MAGIC, mount_binfmt_misc};
 pub use order::{EntryInfo, RegistrationStamp, active_among};
-pub use plan::{Action, Plan, Step, plan};
+pub use replace::{TEMP_SUFFIX, replace, temp_name};
 pub use rule::{BUF_SIZE, MAX_NAME_LEN, MAX_REGISTER_LEN, Rule, RuleError, validate_name};
 pub use watch::{Change, Watcher};

@@ -1,4 +1,4 @@
-//! Tests of the pure parts (no kernel): validation, encoding, parsing, planning, overlap, and
+//! Tests of the pure parts (no kernel): validation, encoding, parsing, overlap, and
 //! property-based round trips.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap (helpers included).
@@ -9,8 +9,6 @@ mod common;
 mod encode;
 #[path = "pure/parse.rs"]
 mod parse;
-#[path = "pure/plan.rs"]
-mod plan;
 #[path = "pure/props.rs"]
 mod props;
 #[path = "pure/validate.rs"]

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 /// binfmtd: run foreign-architecture binaries through QEMU, registered in binfmt_misc.
 #[derive(Debug, Parser)]
-#[command(name = "binfmtd", version, about, long_about = None)]
+#[command(name = "binfmtd", about, long_about = None, disable_version_flag = true)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -30,6 +30,10 @@ pub struct Cli {
     /// tonistiigi/binfmt compatibility: remove entries (comma-separated names, targets or globs).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub uninstall: Option<Vec<String>>,
+
+    /// Print binfmtd's version and the version of the QEMU it would register.
+    #[arg(short = 'V', long)]
+    pub version: bool,
 }
 
 impl Cli {
@@ -38,7 +42,9 @@ impl Cli {
     /// tonistiigi's `--install`/`--uninstall` with a command is a usage error.
     pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
         let cli = Cli::try_parse_from(normalize_args(args))?;
-        if cli.command.is_some() && (cli.install.is_some() || cli.uninstall.is_some()) {
+        if cli.command.is_some()
+            && (cli.install.is_some() || cli.uninstall.is_some() || cli.version)
+        {
             return Err(<Cli as clap::CommandFactory>::command().error(
                 clap::error::ErrorKind::ArgumentConflict,
                 "--install/--uninstall cannot be combined with a command: use either \
@@ -82,14 +88,14 @@ pub struct GlobalArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Register emulators (default: `all` non-native targets with a usable interpreter).
-    Install(TargetArgs),
+    Install(InstallArgs),
     /// Remove entries binfmtd registered (`all`, or the given targets/entry names).
     Uninstall(UninstallArgs),
     /// Show what the kernel has now: every entry, who owns it, overlaps, and per target whether
     /// it is native, emulated or unavailable.
     Status,
     /// Show what `install` would change, changing nothing.
-    Plan(TargetArgs),
+    Plan(PlanArgs),
     /// Print the built-in magic/mask table.
     Table,
     /// Run as a daemon: register, then keep the entries registered (systemd Type=notify).
@@ -109,9 +115,9 @@ pub enum Command {
     },
 }
 
-/// Targets to act on.
+/// Arguments of `install`.
 #[derive(Debug, Clone, Args)]
-pub struct TargetArgs {
+pub struct InstallArgs {
     /// Target names (`aarch64`, `arm64`, `linux/arm/v7`, `qemu-riscv64`, …) or `all`
     /// (default: the configuration's `targets`).
     #[arg(value_name = "TARGET", value_delimiter = ',')]
@@ -121,14 +127,27 @@ pub struct TargetArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// `install` only, from the container image: also install binfmtd, the interpreters, a
-    /// configuration drop-in and the systemd unit under the host's root mounted at HOST_ROOT
-    /// (`-v /:/host`), and enable the service, so the entries come back after a reboot.
+    /// From the container image: also install binfmtd, the interpreters, a configuration
+    /// drop-in and the systemd unit under the host's root mounted at HOST_ROOT (`-v /:/host`),
+    /// and enable the service, so the entries come back after a reboot.
     #[arg(long, value_name = "HOST_ROOT", num_args = 0..=1, require_equals = true,
           default_missing_value = "/host")]
     pub persist: Option<PathBuf>,
+}
 
-    /// `plan` only: exit 1 when `install` would change anything (readiness probes, CI gates).
+/// Arguments of `plan`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Target names or `all` (default: the configuration's `targets`).
+    #[arg(value_name = "TARGET", value_delimiter = ',')]
+    pub targets: Vec<String>,
+
+    /// Plan as `install --force` would.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Exit 1 when `install` would change anything, or when something is wrong (a failing
+    /// entry, a disabled binfmt_misc): readiness probes, CI gates.
     #[arg(long)]
     pub check: bool,
 }
@@ -174,7 +193,6 @@ pub struct ExecArgs {
     /// The program to run, and its arguments (put `--` before them).
     #[arg(
         value_name = "COMMAND",
-        required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true
     )]
@@ -260,9 +278,17 @@ mod tests {
 
     #[test]
     fn version_flag_is_recognised() {
-        let argv = normalize_args(["binfmtd", "-version"].map(OsString::from));
-        let err = Cli::try_parse_from(argv).unwrap_err();
-        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert!(parse(&["-version"]).version);
+        assert!(parse(&["--version"]).version);
+        assert!(parse(&["-V"]).version);
+    }
+
+    #[test]
+    fn plan_and_install_take_only_their_own_options() {
+        let argv = ["binfmtd", "install", "--check"].map(OsString::from);
+        assert!(Cli::parse_args(argv).is_err(), "--check is plan's");
+        let argv = ["binfmtd", "plan", "--persist"].map(OsString::from);
+        assert!(Cli::parse_args(argv).is_err(), "--persist is install's");
     }
 
     #[test]
@@ -335,8 +361,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(cli.global.mount, PathBuf::from("/tmp/bm"));
-        let argv = normalize_args(["binfmtd", "exec"].map(OsString::from));
-        assert!(Cli::try_parse_from(argv).is_err(), "exec needs a COMMAND");
+        // A missing COMMAND is exec's own error (exit 125), not clap's (exit 2).
+        let cli = parse(&["exec"]);
+        assert!(matches!(cli.command, Some(Command::Exec(e)) if e.command.is_empty()));
     }
 
     #[test]

@@ -40,9 +40,8 @@ pub struct HostFacts {
     pub compat: BTreeMap<Target, Nativity>,
     /// Whether this process is in the initial user namespace (so it sees the host's instance).
     pub initial_user_namespace: bool,
-    /// Whether the kernel tells the interpreter about `P` through `AT_FLAGS` (Linux ≥ 5.12);
-    /// without it QEMU cannot know argv[0] was preserved.
-    pub kernel_passes_preserve_argv0: bool,
+    /// What the running kernel's binfmt_misc can do (flags, `P` through `AT_FLAGS`, instances).
+    pub kernel: binfmt_misc::Features,
 }
 
 impl HostFacts {
@@ -67,6 +66,7 @@ impl HostFacts {
         // `uname -m` does not for mips or microblaze); uname is the fallback.
         let native = elf_magic::detect(&exe_header).or_else(|| elf_magic::native_target(&machine));
         let key = format!("{} {release}", boot_id());
+        let kernel = binfmt_misc::Features::of(&release);
         let cached = cache
             .map(|dir| read_probe_cache(dir, &key))
             .unwrap_or_default();
@@ -87,7 +87,7 @@ impl HostFacts {
             exe_header,
             compat,
             initial_user_namespace: in_initial_user_namespace(),
-            kernel_passes_preserve_argv0: kernel_at_least(&release, (5, 12)),
+            kernel,
         }
     }
 
@@ -102,15 +102,6 @@ impl HostFacts {
         }
     }
 
-    /// `flags` as this kernel can honour them: without `AT_FLAGS` (Linux < 5.12) QEMU cannot
-    /// know argv[0] was preserved, and `P` would shift its arguments, so it is dropped.
-    pub fn supported_flags(&self, flags: binfmt_misc::Flags) -> binfmt_misc::Flags {
-        binfmt_misc::Flags {
-            preserve_argv0: flags.preserve_argv0 && self.kernel_passes_preserve_argv0,
-            ..flags
-        }
-    }
-
     /// How `target` runs here without an emulator.
     pub fn nativity(&self, target: Target) -> Nativity {
         if Some(target) == self.native {
@@ -122,9 +113,15 @@ impl HostFacts {
             .unwrap_or(Nativity::Foreign)
     }
 
-    /// Whether registering a rule for `row` would hijack the host's own executables.
-    pub fn row_matches_host(&self, row: &elf_magic::Row) -> bool {
-        !self.exe_header.is_empty() && row.matches(&self.exe_header)
+    /// Whether registering `matcher` would hijack the host's own executables: it matches
+    /// binfmtd's own header or one of its [`elf_magic::header_variants`]. The one guard for
+    /// QEMU rows and configured `[[entry]]`s alike.
+    pub fn hijacks(&self, matcher: &binfmt_misc::Matcher) -> bool {
+        let path = Path::new("/proc/self/exe");
+        !self.exe_header.is_empty()
+            && elf_magic::header_variants(&self.exe_header)
+                .iter()
+                .any(|header| matcher.matches(path, header))
     }
 }
 
@@ -174,23 +171,16 @@ fn write_probe_cache(dir: &Path, key: &str, results: &BTreeMap<Target, Nativity>
             Nativity::Unknown => {}
         }
     }
-    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else {
+    let Ok(mut tmp) = tempfile::Builder::new()
+        .prefix(".host-probes.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+    else {
         return;
     };
     if tmp.write_all(text.as_bytes()).is_ok() {
         let _ = tmp.persist(dir.join(PROBE_CACHE));
     }
-}
-
-/// Whether a kernel release string (`6.18.44-fc`) is at least `min` (major, minor).
-pub fn kernel_at_least(release: &str, min: (u32, u32)) -> bool {
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty())
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let major = parts.next().unwrap_or(0);
-    let minor = parts.next().unwrap_or(0);
-    (major, minor) >= min
 }
 
 /// The first 256 bytes of `/proc/self/exe`.
@@ -323,15 +313,6 @@ mod tests {
     }
 
     #[test]
-    fn kernel_versions() {
-        assert!(kernel_at_least("6.18.44-fc-v669", (5, 12)));
-        assert!(kernel_at_least("5.12.0", (5, 12)));
-        assert!(!kernel_at_least("5.11.22", (5, 12)));
-        assert!(!kernel_at_least("4.19.0-26-amd64", (5, 12)));
-        assert!(!kernel_at_least("", (5, 12)));
-    }
-
-    #[test]
     fn identity_uid_map_means_initial_namespace() {
         assert!(is_identity_uid_map("         0          0 4294967295\n"));
         assert!(!is_identity_uid_map("         0       1000          1\n"));
@@ -346,13 +327,13 @@ mod tests {
             exe_header: own_header(),
             compat: BTreeMap::new(),
             initial_user_namespace: true,
-            kernel_passes_preserve_argv0: true,
+            kernel: binfmt_misc::Features::of("6.18.0"),
         };
         assert_eq!(&facts.exe_header[..4], b"\x7fELF");
         // The host's own row (x86_64 here, or whatever builds this test) must be flagged.
         let hijackers: Vec<_> = elf_magic::TABLE
             .iter()
-            .filter(|r| facts.row_matches_host(r))
+            .filter(|r| facts.hijacks(&crate::engine::naming::row_matcher(r)))
             .collect();
         assert_eq!(
             hijackers.len(),

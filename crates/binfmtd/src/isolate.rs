@@ -241,7 +241,9 @@ pub mod diagnose {
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
         match errno {
-            Errno::EPERM | Errno::EACCES if !crate::host::kernel_at_least(&release, (6, 7)) => {
+            Errno::EPERM | Errno::EACCES
+                if !binfmt_misc::Features::of(&release).userns_instances() =>
+            {
                 format!(
                     "; Linux {release} is older than 6.7, the first version that gives each user \
                      namespace its own binfmt_misc: without root, use a newer kernel"

@@ -7,8 +7,10 @@
 //! - [`cli`]: the command line; [`config`]: configuration files → [`config::Settings`];
 //! - [`host`]: facts about this machine (native targets, by probe; its user namespace);
 //! - [`interpreter`]: finding, verifying and installing QEMU interpreters;
-//! - [`reconcile`]: the pure decision of what to register, replace, skip or refuse;
-//! - [`commands`]: install, plan, uninstall, status, table; [`report`]: their results;
+//! - [`engine`]: gather the facts, decide (pure) what to register, replace, skip or refuse,
+//!   apply that through the one write path, and derive the report;
+//! - [`commands`]: install, plan, uninstall, status, table, exec, the tonistiigi form; [`report`]:
+//!   their results;
 //! - [`daemon`]: `binfmtd daemon`, the systemd service that keeps the entries registered;
 //! - [`visibility`]: whether entries outlive a container; [`persist`]: `install --persist`.
 
@@ -16,14 +18,12 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod engine;
 pub mod host;
 pub mod interpreter;
 pub mod isolate;
-pub mod lock;
 pub mod logging;
 pub mod persist;
-pub mod reconcile;
-pub mod registrations;
 pub mod report;
 pub mod selection;
 pub mod visibility;

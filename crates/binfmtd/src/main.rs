@@ -1,25 +1,29 @@
-//! The `binfmtd` command: parse arguments, set up logging, dispatch, print `error: …` once, and
-//! map the outcome to the exit status (0 everything asked for holds, 1 something failed, 2 usage
-//! or configuration error).
+//! The `binfmtd` command: parse arguments, set up logging, validate every word, then open (or
+//! mount) binfmt_misc and dispatch; print `error: …` once, and map the outcome to the exit
+//! status (0 everything asked for holds, 1 something failed, 2 usage or configuration error;
+//! `exec` 125 for its own errors).
 
 use anyhow::Result;
 use std::process::ExitCode;
 
 use binfmtd::cli::{Cli, Command};
-use binfmtd::commands::install::Mode;
+use binfmtd::commands::install::How;
 use binfmtd::commands::uninstall::{Matching, Scope};
 use binfmtd::commands::{self, Context, UsageError};
 use binfmtd::report::{Action, Report};
+use binfmtd::selection::parse_targets;
+use binfmtd::visibility::{self, Need};
 
 fn main() -> ExitCode {
+    let exec = std::env::args_os().any(|a| a == "exec");
     let cli = match Cli::parse_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
+            return match (e.use_stderr(), exec) {
+                (false, _) => ExitCode::SUCCESS,
+                (true, true) => ExitCode::from(commands::exec::EXIT_FAILED),
+                (true, false) => ExitCode::from(2),
             };
         }
     };
@@ -34,7 +38,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             if exec {
-                ExitCode::from(125)
+                ExitCode::from(commands::exec::EXIT_FAILED)
             } else if e.is::<UsageError>() {
                 ExitCode::from(2)
             } else {
@@ -51,86 +55,101 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(Command::Daemon(args)) = &cli.command {
         return binfmtd::daemon::run(&cli.global, args).map(|()| ExitCode::SUCCESS);
     }
-    let ctx = Context::load(&cli.global)?;
-    // Keeps binfmt_misc open (and, in a container, checks that entries outlive it).
-    let _mount = binfmtd::visibility::guard(&ctx, binfmtd::visibility::Need::for_cli(&cli))?;
-    if cli.install.is_some() || cli.uninstall.is_some() {
-        return compat(&ctx, cli.install.as_deref(), cli.uninstall.as_deref());
+    if cli.version {
+        return commands::version::run(&cli.global).map(|()| ExitCode::SUCCESS);
     }
-    match cli.command {
-        None => commands::status::run(&ctx, true).map(|()| ExitCode::SUCCESS),
-        Some(Command::Install(t)) => {
+    let ctx = Context::load(&cli.global)?;
+    if let Some(Command::Exec(e)) = &cli.command {
+        return Ok(commands::exec::run(&ctx, e));
+    }
+    if let Some(Command::Table) = &cli.command {
+        return commands::table::run(&ctx).map(|()| ExitCode::SUCCESS);
+    }
+    // Every word is checked before binfmt_misc is opened or mounted: bad input changes nothing.
+    let configured = &ctx.settings.targets;
+    let selection = match &cli.command {
+        Some(Command::Install(t)) => Some(parse_targets(&t.targets, configured)?),
+        Some(Command::Plan(t)) => Some(parse_targets(&t.targets, configured)?),
+        _ => None,
+    };
+    if let Some(Command::Uninstall(u)) = &cli.command {
+        commands::uninstall::check_words(&u.targets, Matching::Native)?;
+    }
+    if let (Some(Command::Install(t)), Some(root)) =
+        (&cli.command, cli.command.as_ref().and_then(persist_root))
+    {
+        binfmtd::persist::check_root(&root, &t.targets)?;
+    }
+    // Keeps binfmt_misc open (and, in a container, checks that entries outlive it).
+    let attached = visibility::guard(&ctx, Need::for_cli(&cli))?;
+    let opened = attached.as_ref().map(|a| &a.fs);
+    match (cli.command, selection) {
+        (None, _) if cli.install.is_some() || cli.uninstall.is_some() => {
+            let fs = need_fs(opened, &ctx)?;
+            commands::compat::run(&ctx, fs, cli.install.as_deref(), cli.uninstall.as_deref())
+        }
+        (None, _) => {
+            let fs = need_fs(opened, &ctx)?;
+            commands::status::run(&ctx, fs, true).map(|()| ExitCode::SUCCESS)
+        }
+        (Some(Command::Install(t)), Some(selection)) => {
             let ctx = if t.force { ctx.forcing() } else { ctx };
-            let report = commands::install::run(&ctx, &t.targets, Mode::Apply)?;
+            let fs = need_fs(opened, &ctx)?;
+            let report = commands::install::run(&ctx, Some(fs), &selection, How::Install)?;
+            let code = finish(&ctx, &report)?;
             if let Some(root) = &t.persist {
                 for path in binfmtd::persist::run(root, &t.targets, &report)? {
                     eprintln!("persisted: {}", path.display());
                 }
             }
-            finish(&ctx, report)
+            Ok(code)
         }
-        Some(Command::Plan(t)) => {
+        (Some(Command::Plan(t)), Some(selection)) => {
             let ctx = if t.force { ctx.forcing() } else { ctx };
-            let report = commands::install::run(&ctx, &t.targets, Mode::DryRun)?;
-            let pending = t.check && report.changed;
-            let code = finish(&ctx, report)?;
-            Ok(if pending { ExitCode::FAILURE } else { code })
+            let plan_fs = binfmtd::commands::open_existing(&ctx.mount)?;
+            let report = commands::install::run(&ctx, plan_fs.as_ref(), &selection, How::Plan)?;
+            let code = finish(&ctx, &report)?;
+            Ok(if t.check && report.changed {
+                ExitCode::FAILURE
+            } else {
+                code
+            })
         }
-        Some(Command::Uninstall(u)) => {
+        (Some(Command::Uninstall(u)), _) => {
             let scope = if u.force { Scope::Any } else { Scope::Ours };
-            finish(
-                &ctx,
-                commands::uninstall::run(&ctx, &u.targets, scope, Matching::Native)?,
-            )
+            let fs = match opened {
+                Some(fs) => fs,
+                None => &binfmt_misc::BinfmtMisc::open(&ctx.mount)?,
+            };
+            let report = commands::uninstall::run(&ctx, fs, &u.targets, scope, Matching::Native)?;
+            finish(&ctx, &report)
         }
-        Some(Command::Status) => commands::status::run(&ctx, false).map(|()| ExitCode::SUCCESS),
-        Some(Command::Table) => commands::table::run(&ctx).map(|()| ExitCode::SUCCESS),
-        Some(Command::Daemon(_)) => Ok(ExitCode::SUCCESS),
-        Some(Command::Exec(e)) => Ok(commands::exec::run(&ctx, &e)),
-        Some(Command::ProbeNative { .. }) => Ok(ExitCode::SUCCESS),
+        (Some(Command::Status), _) => {
+            let fs = binfmt_misc::BinfmtMisc::open(&ctx.mount)?;
+            commands::status::run(&ctx, &fs, false).map(|()| ExitCode::SUCCESS)
+        }
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 
-/// tonistiigi/binfmt's form: uninstall first, then install, then always print the status JSON.
-fn compat(
+/// The `--persist` root of an `install`.
+fn persist_root(command: &Command) -> Option<std::path::PathBuf> {
+    match command {
+        Command::Install(t) => t.persist.clone(),
+        _ => None,
+    }
+}
+
+/// The mount the visibility guard opened (it does for every command that needs one).
+fn need_fs<'a>(
+    opened: Option<&'a binfmt_misc::BinfmtMisc>,
     ctx: &Context,
-    install: Option<&[String]>,
-    uninstall: Option<&[String]>,
-) -> Result<ExitCode> {
-    let mut failed = false;
-    if let Some(words) = uninstall {
-        let report = commands::uninstall::run(ctx, words, Scope::Any, Matching::Compat)?;
-        log_compat(&report, "uninstalling");
-        failed |= report.failed();
-    }
-    if let Some(words) = install {
-        let report = commands::install::run(ctx, words, Mode::Apply)?;
-        log_compat(&report, "installing");
-        failed |= report.failed();
-    }
-    commands::status::run(ctx, true)?;
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// tonistiigi-style progress lines on stderr (`installing: qemu-aarch64 OK`).
-fn log_compat(report: &Report, verb: &str) {
-    for w in &report.warnings {
-        eprintln!("warning: {w}");
-    }
-    for e in &report.entries {
-        match &e.reason {
-            None => eprintln!("{verb}: {} OK", e.name),
-            Some(r) => eprintln!("{verb}: {} {:?}: {r}", e.name, e.action),
-        }
-    }
+) -> Result<&'a binfmt_misc::BinfmtMisc> {
+    opened.ok_or_else(|| anyhow::anyhow!("binfmt_misc is not available at {}", ctx.mount.display()))
 }
 
 /// Prints a report and picks the exit status.
-fn finish(ctx: &Context, report: Report) -> Result<ExitCode> {
+fn finish(ctx: &Context, report: &Report) -> Result<ExitCode> {
     // Configuration warnings were logged when the configuration was loaded.
     for w in report
         .warnings
@@ -139,9 +158,24 @@ fn finish(ctx: &Context, report: Report) -> Result<ExitCode> {
     {
         tracing::warn!("{w}");
     }
-    ctx.print(&report, || report.render_text())?;
-    // One line per failure on stderr, whatever the output format: `error: ENTRY: why and fix`.
-    for e in report.entries.iter().filter(|e| e.action == Action::Failed) {
+    ctx.print(report, || report.render_text())?;
+    // One line per failure on stderr, whatever the output format: each problem of the run once,
+    // then `error: ENTRY: why and fix`.
+    for p in &report.problems {
+        eprintln!("error: {p}");
+    }
+    // Entries failing for a reason said once above are not repeated.
+    let said = |e: &binfmtd::report::EntryReport| {
+        matches!(
+            e.reason_code,
+            Some("cannot-write" | "no-space" | "too-many-interpreters" | "store-unusable")
+        )
+    };
+    for e in report
+        .entries
+        .iter()
+        .filter(|e| e.action == Action::Failed && !said(e))
+    {
         eprintln!(
             "error: {}: {}",
             e.name,

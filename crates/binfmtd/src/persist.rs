@@ -32,17 +32,23 @@ pub const HOST_DROP_IN: &str = "etc/binfmtd/binfmtd.d/50-persist.toml";
 /// The unit on the host.
 pub const HOST_UNIT: &str = "etc/systemd/system/binfmtd.service";
 
+/// Checks, before anything is registered, that `root` holds the host's root filesystem.
+pub fn check_root(root: &Path, _words: &[String]) -> Result<(), crate::commands::UsageError> {
+    if root.join("etc").is_dir() {
+        return Ok(());
+    }
+    Err(crate::commands::UsageError(format!(
+        "--persist: {} does not hold the host's root filesystem: run the image with `-v /:/host` \
+         (or pass --persist=DIR for another mount point)",
+        root.display()
+    )))
+}
+
 /// Writes everything under `root` (the host's `/`) after a successful `install` `report`;
 /// `words` are the targets the user asked for (none: the configuration's). Returns the host
 /// paths written.
 pub fn run(root: &Path, words: &[String], report: &Report) -> Result<Vec<PathBuf>> {
-    if !root.join("etc").is_dir() {
-        bail!(
-            "{} does not hold the host's root filesystem: run the image with `-v /:/host` \
-             (or pass --persist=DIR for another mount point)",
-            root.display()
-        );
-    }
+    check_root(root, words)?;
     if report.failed() {
         bail!("not persisting: the installation failed (see the entries above)");
     }

@@ -41,9 +41,12 @@ pub struct EntryReport {
     pub target: Option<String>,
     /// What happened.
     pub action: Action,
-    /// Why (for replaced, skipped, failed, and removed entries).
+    /// Why (for replaced, skipped, failed, and removed entries), with any remark on overlaps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The reason as a stable word (`native`, `no-interpreter`, `served-by-other`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<&'static str>,
     /// The entry's flags (`PF`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flags: Option<String>,
@@ -56,6 +59,10 @@ pub struct EntryReport {
     /// The interpreter's QEMU version, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Why this interpreter: `configured`, `only candidate`, or the newest of several (naming
+    /// the others).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<String>,
 }
 
 impl EntryReport {
@@ -66,10 +73,12 @@ impl EntryReport {
             target,
             action,
             reason: None,
+            reason_code: None,
             flags: None,
             interpreter: None,
             sha256: None,
             version: None,
+            chosen: None,
         }
     }
 
@@ -91,6 +100,10 @@ pub struct Report {
     pub mount: PathBuf,
     /// One object per entry.
     pub entries: Vec<EntryReport>,
+    /// Problems of the whole run (a disabled instance, no space, the interpreter limit), each
+    /// once; any makes the exit status 1.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
     /// Warnings (also logged).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -99,7 +112,7 @@ pub struct Report {
 impl Report {
     /// Whether anything failed (the exit status is then 1).
     pub fn failed(&self) -> bool {
-        self.entries.iter().any(|e| e.action == Action::Failed)
+        !self.problems.is_empty() || self.entries.iter().any(|e| e.action == Action::Failed)
     }
 
     /// Recomputes `changed` from the entries.

@@ -17,7 +17,14 @@ pub fn parse_targets(words: &[String], configured: &Targets) -> Result<Targets, 
         return Ok(Targets::All);
     }
     let mut list: Vec<Target> = Vec::new();
-    for word in words.iter().map(|w| w.trim()).filter(|w| !w.is_empty()) {
+    for word in words.iter().map(|w| w.trim()) {
+        if word.is_empty() {
+            return Err(UsageError(
+                "an empty target name: give target names such as arm64, or all (`binfmtd table` \
+                 lists them)"
+                    .into(),
+            ));
+        }
         let target: Target = word
             .parse()
             .map_err(|e: elf_magic::UnknownTarget| UsageError(e.to_string()))?;
@@ -26,6 +33,25 @@ pub fn parse_targets(words: &[String], configured: &Targets) -> Result<Targets, 
         }
     }
     Ok(Targets::List(list))
+}
+
+/// tonistiigi/binfmt's `--install LIST`: like [`parse_targets`], but an unknown or empty word is
+/// not an error: it is returned for a log line ("unsupported architecture"), and the rest is
+/// installed.
+pub fn parse_targets_leniently(words: &[String]) -> (Targets, Vec<String>) {
+    if words.iter().any(|w| w.trim().eq_ignore_ascii_case("all")) {
+        return (Targets::All, Vec::new());
+    }
+    let mut list: Vec<Target> = Vec::new();
+    let mut unknown = Vec::new();
+    for word in words.iter().map(|w| w.trim()).filter(|w| !w.is_empty()) {
+        match word.parse::<Target>() {
+            Ok(t) if !list.contains(&t) => list.push(t),
+            Ok(_) => {}
+            Err(_) => unknown.push(word.to_string()),
+        }
+    }
+    (Targets::List(list), unknown)
 }
 
 /// Whether `name` matches a shell-style glob with `*` and `?` (as in `--uninstall qemu-*`).
@@ -66,6 +92,20 @@ mod tests {
         );
         let err = parse_targets(&["aarch46".into()], &configured).unwrap_err();
         assert!(err.0.contains("aarch64"), "{err}");
+        let err = parse_targets(&[" ".into()], &configured).unwrap_err();
+        assert!(err.0.contains("empty target name"), "{err}");
+    }
+
+    #[test]
+    fn compat_words_keep_the_unknown_apart() {
+        let words = ["arm64", "mips99", "linux/riscv64", ""].map(String::from);
+        let (targets, unknown) = parse_targets_leniently(&words);
+        assert_eq!(
+            targets,
+            Targets::List(vec![Target::Aarch64, Target::Riscv64])
+        );
+        assert_eq!(unknown, ["mips99"]);
+        assert_eq!(parse_targets_leniently(&["all".into()]).0, Targets::All);
     }
 
     #[test]

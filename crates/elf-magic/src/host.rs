@@ -2,9 +2,7 @@
 //! and which rows must never be registered on it. The binary does the probing (it writes a probe
 //! from [`probe_elf`] to a file and executes it) and the I/O.
 
-use crate::detect::matching_rows;
 use crate::probe;
-use crate::row::Row;
 use crate::target::Target;
 
 /// The target a native kernel reporting `uname_machine` (`uname -m`) runs: `x86_64` is
@@ -117,27 +115,14 @@ pub fn probe_elf(target: Target) -> Option<&'static [u8]> {
     })
 }
 
-/// Rows that match the host's own executables, given the header of one of them (e.g. the first
-/// 64 bytes of `/proc/self/exe`): registering any of them would send every native exec, the
-/// emulator's included, to the emulator (ELOOP, an unbootable system). Normally empty; the
-/// binary must refuse to register whatever this returns.
+/// The headers the host's own executables may have, given the header of one of them (e.g. the
+/// first 256 bytes of `/proc/self/exe`): `header` itself plus, for an ELF header, its
+/// `ET_EXEC`/`ET_DYN` × `EI_OSABI` 0 (SYSV) / 3 (GNU) variants, since native executables differ
+/// from the sample in ways the sample cannot show.
 ///
-/// Native executables differ from the sample in ways the sample cannot show, so the header is
-/// also tried as `ET_EXEC` and `ET_DYN` and with `EI_OSABI` 0 (SYSV) and 3 (GNU).
-pub fn unsafe_rows(host_header: &[u8]) -> Vec<&'static Row> {
-    let mut found: Vec<&'static Row> = Vec::new();
-    for header in variants(host_header) {
-        for row in matching_rows(&header) {
-            if !found.iter().any(|known| std::ptr::eq(*known, row)) {
-                found.push(row);
-            }
-        }
-    }
-    found
-}
-
-/// `header` itself, plus, for an ELF header, its `ET_EXEC`/`ET_DYN` × OSABI 0/3 variants.
-fn variants(header: &[u8]) -> Vec<Vec<u8>> {
+/// A rule matching any of them must never be registered: it would send every native exec, the
+/// interpreter's included, to the interpreter (ELOOP, an unbootable system).
+pub fn header_variants(header: &[u8]) -> Vec<Vec<u8>> {
     let mut out = vec![header.to_vec()];
     if header.len() < 20 || !header.starts_with(b"\x7fELF") {
         return out;

@@ -9,7 +9,7 @@
 //! - [`detect()`] / [`matching_rows`]: which row binfmt_misc would pick for a file header.
 //! - [`host`]: what the host runs natively ([`native_target`], [`compat_candidates`]), tiny
 //!   probe executables ([`probe_elf`]) and the guard against registering the host's own format
-//!   ([`unsafe_rows`]).
+//!   ([`header_variants`]).
 //!
 //! ```
 //! use elf_magic::{detect, Target, TABLE};
@@ -40,7 +40,7 @@ pub mod target;
 
 pub use detect::{detect, matching_rows};
 pub use host::{
-    compat_candidates, native_target, native_target_with_endianness, probe_elf, unsafe_rows,
+    compat_candidates, header_variants, native_target, native_target_with_endianness, probe_elf,
 };
 pub use parse::UnknownTarget;
 pub use row::{HEADER_LEN, Row, TABLE, UPSTREAM};

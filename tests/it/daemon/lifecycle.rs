@@ -69,7 +69,9 @@ fn daemon_leaves_other_tools_alone_and_backs_off_a_fight() {
     // Another tool's entry for the same files, under its own name: left alone (others =
     // "leave"), even while the daemon restores its own entries around it.
     let text = d.entry("qemu-arm").unwrap();
-    let foreign = fixtures::qemu_static("arm");
+    // Not a distribution path (those are adopted): another tool's own copy.
+    let foreign = d.sb.scratch().join("other-tool-qemu-arm");
+    std::fs::copy(fixtures::qemu_static("arm"), &foreign).unwrap();
     let line = register_line(&text, "other-arm", &foreign);
     d.sh(&format!(
         "printf '%s' '{line}' > {m}/register && echo -1 > {m}/qemu-riscv64"

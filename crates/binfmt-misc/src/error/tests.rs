@@ -23,7 +23,7 @@ fn reg(errno: Errno, flags: &str, release: &str) -> Error {
         errno,
         &rule(flags),
         b":qemu-x:M::\\x7fELF::/usr/bin/qemu-x:\n",
-        release,
+        &crate::kernel::Features::of(release),
         Path::new("/m/register"),
     )
 }
@@ -119,10 +119,13 @@ fn mount_errnos() {
 }
 
 #[test]
-fn release_comparison() {
-    assert!(release_before("4.7.0", (4, 8)));
-    assert!(!release_before("4.8.0", (4, 8)));
-    assert!(!release_before("4.10.1", (4, 8)));
-    assert!(release_before("3.10.0-1160", (4, 8)));
-    assert!(!release_before("", (4, 8)));
+fn enospc_with_f_is_the_interpreter_limit() {
+    let err = reg(Errno::ENOSPC, "F", "7.3.0");
+    assert_eq!(err.kind(), ErrorKind::TooManyInterpreters);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("max_binfmt_misc_interpreters") && msg.contains("sysctl"),
+        "{msg}"
+    );
+    assert_eq!(reg(Errno::ENOSPC, "", "7.3.0").kind(), ErrorKind::Io);
 }

@@ -1,4 +1,4 @@
-//! Gapless replacement while binaries keep executing, and `apply` end to end.
+//! Gapless replacement while binaries keep executing, and what `replace` never touches.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use binfmt_misc::{Action, Change, Difference, Entry, TEMP_SUFFIX, Watcher, apply, plan, replace};
+use binfmt_misc::{TEMP_SUFFIX, replace};
 use binfmtd_tests::fixtures::qemu_newer;
 
 use crate::common::{magic, rule};
@@ -76,72 +76,20 @@ binfmtd_tests::sandbox_test! {
 }
 
 binfmtd_tests::sandbox_test! {
-    /// Plan against the real entries, apply, and re-plan: the second plan is empty and applying it
-    /// writes nothing (no inotify event at all).
-    fn apply_plan_then_nothing_left_to_do(mnt: &Path) {
+    /// An entry already under the temporary name (another tool's, or left over) is never removed
+    /// by `replace`: it fails with EEXIST and changes nothing.
+    fn replace_never_removes_an_entry_under_the_temporary_name(mnt: &Path) {
         let fs = open(mnt);
         let q = qemu_aarch64();
         let q = q.to_str().unwrap();
-        fs.register(&rule("keep", magic(0, b"KEEP", None), q, "F")).unwrap();
-        fs.register(&rule("change", magic(0, b"CHG", None), "/old/interp", "")).unwrap();
-        fs.register(&rule("off", magic(0, b"OFF", None), q, "F")).unwrap();
-        fs.disable("off").unwrap();
-        fs.register(&rule("stale", magic(0, b"STALE", None), q, "")).unwrap();
-        fs.register(&rule("foreign", magic(0, b"X", None), q, "")).unwrap();
-        let desired = vec![
-            rule("keep", magic(0, b"KEEP", None), q, "F"),
-            rule("change", magic(0, b"CHG", None), q, "F"),
-            rule("off", magic(0, b"OFF", None), q, "F"),
-            rule("new", magic(0, b"NEW", None), q, "F"),
-        ];
-        let current = |fs: &binfmt_misc::BinfmtMisc| -> Vec<Entry> {
-            fs.entries().unwrap().into_iter().map(|i| i.entry).collect()
-        };
-        let p = plan(&desired, &current(&fs), &["stale"]);
-        let actions: Vec<(&str, &Action)> = p.steps.iter().map(|s| (s.name.as_str(), &s.action)).collect();
-        assert_eq!(actions, [
-            ("keep", &Action::Keep),
-            ("change", &Action::Replace { reasons: vec![Difference::Interpreter, Difference::Flags] }),
-            ("off", &Action::Replace { reasons: vec![Difference::Disabled] }),
-            ("new", &Action::Add),
-            ("stale", &Action::Remove),
-        ]);
-        let outcomes = apply(&p, &fs);
-        assert_eq!(outcomes.len(), 5);
-        for o in &outcomes {
-            assert!(o.result.is_ok(), "{}: {:?}", o.name, o.result);
-        }
-        let mut names: Vec<String> = current(&fs).into_iter().map(|e| e.name).collect();
-        names.sort();
-        assert_eq!(names, ["change", "foreign", "keep", "new", "off"]);
-        assert!(!names.iter().any(|n| n.ends_with(TEMP_SUFFIX)));
-
-        let again = plan(&desired, &current(&fs), &["stale"]);
-        assert!(again.is_empty(), "{again:?}");
-        let watcher = Watcher::new(mnt).unwrap();
-        let outcomes = apply(&again, &fs);
-        assert!(outcomes.iter().all(|o| o.result.is_ok() && o.action == Action::Keep));
-        let events: Vec<Change> = watcher.read_events().unwrap();
-        assert_eq!(events, [], "an empty plan must not write");
-    }
-}
-
-binfmtd_tests::sandbox_test! {
-    /// One invalid rule: nothing at all is written.
-    fn apply_validates_everything_before_writing(mnt: &Path) {
-        let fs = open(mnt);
-        let q = qemu_aarch64();
-        let desired = vec![
-            rule("good", magic(0, b"G", None), q.to_str().unwrap(), "F"),
-            rule("bad", magic(250, b"0123456789", None), q.to_str().unwrap(), "F"),
-        ];
-        let p = plan(&desired, &[], &[]);
-        let watcher = Watcher::new(mnt).unwrap();
-        let outcomes = apply(&p, &fs);
-        assert_eq!(outcomes.len(), 1);
-        assert_eq!(outcomes[0].name, "bad");
-        assert_eq!(outcomes[0].result.as_ref().unwrap_err().kind(), binfmt_misc::ErrorKind::Rule);
-        assert_eq!(watcher.read_events().unwrap(), []);
-        assert!(fs.entries().unwrap().is_empty());
+        fs.register(&rule("mine", magic(0, b"MINE", None), q, "F")).unwrap();
+        let temp = format!("mine{TEMP_SUFFIX}");
+        fs.register(&rule(&temp, magic(0, b"OTHER", None), "/bin/cat", "")).unwrap();
+        let err = replace(&fs, "mine", &rule("mine", magic(0, b"MINE", None), q, "PF")).unwrap_err();
+        assert_eq!(err.kind(), binfmt_misc::ErrorKind::Exists, "{err}");
+        let other = fs.entry(&temp).unwrap().unwrap().entry;
+        assert_eq!(other.interpreter, Path::new("/bin/cat"), "the other entry is untouched");
+        let mine = fs.entry("mine").unwrap().unwrap().entry;
+        assert_eq!(mine.flags.to_string(), "F", "the replaced entry is unchanged");
     }
 }

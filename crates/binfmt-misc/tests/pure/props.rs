@@ -14,6 +14,7 @@ fn flags() -> impl Strategy<Value = Flags> {
         open_binary: o,
         credentials: c,
         fix_binary: f,
+        ..Flags::NONE
     })
 }
 

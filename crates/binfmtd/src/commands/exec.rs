@@ -14,25 +14,25 @@
 //! 4. with `--keep-id`, enter a nested user namespace mapping the caller's ids back;
 //! 5. `execvp` COMMAND: same process, so its exit status and signals reach the caller unchanged.
 //!
-//! The decision reuses [`reconcile::decide`] against the empty instance, so native targets and
-//! rows that would hijack the host's own executables are refused exactly as `install` does.
+//! The decision is the engine's, against the empty private instance, so native targets and
+//! rows that would hijack the host's own executables are refused exactly as `install` does; the
+//! interpreters are used where they are (no store, no record: the instance dies with COMMAND).
 //!
 //! The process must still be single-threaded at step 2 (`unshare(CLONE_NEWUSER)` fails
 //! otherwise): nothing here starts a thread or a runtime.
 
-use anyhow::{Context as _, Result, anyhow};
-use binfmt_misc::BinfmtMisc;
-use elf_magic::Target;
+use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 
+use anyhow::{Context as _, Result, anyhow};
+use binfmt_misc::BinfmtMisc;
+
 use super::{Context, UsageError};
 use crate::cli::ExecArgs;
-use crate::config::{Others, Targets};
-use crate::host::{HostFacts, Nativity};
-use crate::interpreter::{self, HostMachine, VerifyPolicy};
-use crate::reconcile::{self, Current, Interpreter, Wanted};
-use crate::report::Action;
+use crate::config::Targets;
+use crate::engine::{self, InstallIntent, Mode, Step, Use};
+use crate::host::Nativity;
 
 /// Exit status when binfmtd fails before COMMAND runs (as `env`, `chroot` and `podman run`).
 pub const EXIT_FAILED: u8 = 125;
@@ -73,10 +73,17 @@ fn prepare_namespace(ctx: &Context, args: &ExecArgs) -> Result<()> {
     } else {
         crate::selection::parse_targets(&args.targets, &Targets::All)?
     };
-    let host = HostFacts::gather();
-    let wanted = wanted(ctx, &selection, &host)?;
-    let uid = nix::unistd::geteuid().as_raw();
-    let gid = nix::unistd::getegid().as_raw();
+    let mut prepared = engine::prepare(&ctx.settings, &selection, Use::Rootless)?;
+    for t in &mut prepared.targets {
+        // The interpreter is opened now, from outside any chroot COMMAND enters.
+        t.flags.fix_binary = true;
+        if t.explicit && t.nativity == Nativity::Native {
+            eprintln!(
+                "binfmtd: {} is native here: its binaries run without emulation",
+                t.target
+            );
+        }
+    }
     if ctx.mount.starts_with("/proc") && !ctx.mount.exists() {
         anyhow::bail!(
             "{} does not exist: binfmt_misc is not loaded (as root: `modprobe binfmt_misc`), or \
@@ -84,11 +91,12 @@ fn prepare_namespace(ctx: &Context, args: &ExecArgs) -> Result<()> {
             ctx.mount.display()
         );
     }
-
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
     crate::isolate::enter_private_binfmt_misc(&ctx.mount)?;
     let fs = BinfmtMisc::open(&ctx.mount)
         .with_context(|| format!("opening the private binfmt_misc at {}", ctx.mount.display()))?;
-    register(&fs, &wanted, &ctx.settings.entry_prefix, &host)?;
+    register(ctx, &fs, &prepared, !args.targets.is_empty())?;
     // The mount keeps the instance alive from here on; the handle's descriptor must not leak
     // into COMMAND.
     drop(fs);
@@ -98,139 +106,62 @@ fn prepare_namespace(ctx: &Context, args: &ExecArgs) -> Result<()> {
     Ok(())
 }
 
-/// One [`Wanted`] per selected target, with its interpreter verified for rootless use.
-fn wanted(ctx: &Context, selection: &Targets, host: &HostFacts) -> Result<Vec<Wanted>> {
-    let machine = host.machine().map_err(anyhow::Error::new)?;
-    let (targets, explicit) = selection.expand();
-    Ok(targets
-        .into_iter()
-        .map(|target| Wanted {
-            target,
-            explicit,
-            interpreter: if host.nativity(target) == Nativity::Native {
-                Err("native".to_string())
-            } else {
-                resolve(ctx, target, machine)
-            },
-            flags: exec_flags(ctx.settings.flags_for(target), host),
-            others: Others::Leave,
-        })
-        .collect())
-}
-
-/// The configured flags, always with `F` (the interpreter is opened now, from outside any chroot
-/// COMMAND enters), and without `P` where the kernel cannot pass it on (Linux < 5.12).
-fn exec_flags(flags: binfmt_misc::Flags, host: &HostFacts) -> binfmt_misc::Flags {
-    binfmt_misc::Flags {
-        fix_binary: true,
-        ..host.supported_flags(flags)
-    }
-}
-
-/// The first interpreter for `target` (configured override, else discovery order) that verifies
-/// under the rootless policy: the caller must be able to open and execute it; root ownership is
-/// not required.
-fn resolve(ctx: &Context, target: Target, machine: HostMachine) -> Result<Interpreter, String> {
-    let policy = VerifyPolicy {
-        require_root_owner: false,
-    };
-    let candidates = match ctx.settings.interpreter_override(target) {
-        Some(path) => vec![path.to_path_buf()],
-        None => interpreter::candidates(target, &ctx.settings.interpreter_dirs),
-    };
-    let mut last = None;
-    for path in candidates {
-        match interpreter::verify_with(&path, machine, policy) {
-            Ok(v) if nix::unistd::access(&v.path, nix::unistd::AccessFlags::X_OK).is_ok() => {
-                return Ok(Interpreter {
-                    path: v.path,
-                    sha256: None,
-                    version: None,
-                });
-            }
-            Ok(v) => last = Some(format!("{} is not executable by you", v.path.display())),
-            Err(e) => last = Some(e.to_string()),
-        }
-    }
-    Err(last.unwrap_or_else(|| super::no_interpreter(target)))
-}
-
 /// Decides against the empty private instance and registers. A problem with an explicitly named
 /// target fails the whole command (COMMAND would not work as asked); with the default `all`,
 /// unavailable targets are skipped and logged.
-fn register(fs: &BinfmtMisc, wanted: &[Wanted], prefix: &str, host: &HostFacts) -> Result<()> {
-    let current = fs.entries().context("reading the private binfmt_misc")?;
-    let decision = reconcile::decide(
-        wanted,
-        &[],
-        prefix,
-        host,
-        &Current {
-            entries: &current,
-            is_ours: &|_| true,
-        },
-    );
+fn register(
+    ctx: &Context,
+    fs: &BinfmtMisc,
+    prepared: &engine::Prepared,
+    explicit: bool,
+) -> Result<()> {
+    let facts = engine::read_facts(prepared, Some(fs), &ctx.mount)?;
+    let mode = if explicit {
+        Mode::AllOrNothing
+    } else {
+        Mode::BestEffort
+    };
+    let intent = InstallIntent {
+        mode,
+        held: BTreeSet::new(),
+    };
+    let decision = engine::decide::install(&facts, &intent);
     let failures: Vec<String> = decision
-        .reports
+        .entries
         .iter()
-        .filter(|r| r.action == Action::Failed)
-        .map(|r| format!("{}: {}", r.name, r.reason.as_deref().unwrap_or("failed")))
+        .filter(|d| d.step == Step::Fail)
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d.name,
+                d.why.as_ref().map(ToString::to_string).unwrap_or_default()
+            )
+        })
         .collect();
     if !failures.is_empty() {
         anyhow::bail!("cannot emulate {}", failures.join("; "));
     }
-    for r in decision
-        .reports
-        .iter()
-        .filter(|r| r.action == Action::Skipped)
-    {
-        tracing::debug!(entry = %r.name, reason = r.reason.as_deref().unwrap_or(""), "skipped");
+    for d in decision.entries.iter().filter(|d| d.step == Step::Skip) {
+        let why = d.why.as_ref().map(ToString::to_string).unwrap_or_default();
+        tracing::debug!(entry = %d.name, reason = %why, "skipped");
     }
-    let explicit = wanted.iter().any(|w| w.explicit);
+    let outcome = engine::apply(&decision, mode, fs, None);
     let mut registered = 0;
-    for outcome in binfmt_misc::apply(&decision.plan, fs) {
-        match outcome.result {
-            Ok(()) => registered += 1,
-            Err(e) if explicit => {
-                return Err(anyhow!(e).context(format!("registering {}", outcome.name)));
+    for (i, d) in decision.entries.iter().enumerate() {
+        match outcome.result(i) {
+            Some(Ok(())) => registered += 1,
+            Some(Err(e)) if explicit => {
+                return Err(anyhow!("registering {}: {e}", d.name));
             }
-            Err(e) => tracing::warn!(entry = %outcome.name, "not registered: {e}"),
+            Some(Err(e)) => tracing::warn!(entry = %d.name, "not registered: {e}"),
+            None => {}
         }
     }
-    if registered == 0 {
+    if registered == 0 && !explicit {
         tracing::warn!(
             "no emulator registered: no usable interpreter found; install qemu-user-static"
         );
     }
-    tracing::info!(
-        entries = registered,
-        mount = %fs.root().display(),
-        "registered in a private binfmt_misc"
-    );
+    tracing::info!(entries = registered, mount = %fs.root().display(), "registered in a private binfmt_misc");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn host(p_ok: bool) -> HostFacts {
-        HostFacts {
-            machine: String::new(),
-            native: None,
-            exe_header: Vec::new(),
-            compat: Default::default(),
-            initial_user_namespace: true,
-            kernel_passes_preserve_argv0: p_ok,
-        }
-    }
-
-    #[test]
-    fn flags_always_fix_the_binary() {
-        let pf: binfmt_misc::Flags = "P".parse().unwrap();
-        assert_eq!(exec_flags(pf, &host(true)).to_string(), "PF");
-        assert_eq!(exec_flags(pf, &host(false)).to_string(), "F");
-        let oc: binfmt_misc::Flags = "OC".parse().unwrap();
-        assert_eq!(exec_flags(oc, &host(true)).to_string(), "OCF");
-    }
 }

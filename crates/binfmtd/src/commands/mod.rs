@@ -5,27 +5,19 @@
 //! configuration) are [`UsageError`]s: `main` maps them to exit status 2. Everything else that
 //! fails is status 1.
 
+pub mod compat;
 pub mod exec;
 pub mod install;
 pub mod status;
 pub mod table;
 pub mod uninstall;
+pub mod version;
 
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
 
 use crate::cli::GlobalArgs;
 use crate::config::{self, ConfigSource, Settings};
-
-/// Why `target` has no interpreter, and the fix.
-pub(crate) fn no_interpreter(target: elf_magic::Target) -> String {
-    let name = target.qemu_binary();
-    format!(
-        "no interpreter for {target}: looked for {name}-static and {name} in the configured \
-         interpreter_dirs and {}; install qemu-user-static or set [target.{target}] interpreter",
-        crate::interpreter::DEFAULT_DIRS.join(", ")
-    )
-}
 
 /// An error in how binfmtd was invoked or configured (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +83,15 @@ impl Context {
             print!("{}", text());
         }
         Ok(())
+    }
+}
+
+/// Opens the binfmt_misc at `mount` if it is mounted there (`plan` never mounts anything).
+pub fn open_existing(mount: &std::path::Path) -> Result<Option<binfmt_misc::BinfmtMisc>> {
+    match binfmt_misc::BinfmtMisc::open(mount) {
+        Ok(fs) => Ok(Some(fs)),
+        Err(e) if e.kind() == binfmt_misc::ErrorKind::NotMounted => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

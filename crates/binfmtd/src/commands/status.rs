@@ -1,21 +1,25 @@
 //! `binfmtd status` (and the no-argument JSON of tonistiigi/binfmt): what the kernel has now.
 //!
-//! Every entry, ours and others', with its owner, the target it serves, the entries it overlaps
-//! and whether it is the one the kernel uses (the newest enabled one of an overlapping group);
-//! per target whether it runs natively, is emulated (and by which entry), or is unavailable; and
-//! tonistiigi's `supported` (platform strings that execute) and `emulators` (enabled entry names).
+//! The kernel (release, accepted flags, per-namespace instances, the interpreter limit); every
+//! entry, ours and others', with its owner, the target it serves, the entries it overlaps and
+//! whether it is the one the kernel uses (the newest enabled one of an overlapping group); per
+//! target whether it runs natively, is emulated (and by which entry), or is unavailable; and
+//! tonistiigi's `supported` (platform strings that execute) and `emulators` (enabled entries).
 
 use anyhow::Result;
-use binfmt_misc::{BinfmtMisc, EntryInfo, Matcher};
+use binfmt_misc::{BinfmtMisc, EntryInfo};
 use elf_magic::Target;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::Context;
+use crate::engine::Owner;
+use crate::engine::naming::served_target;
+use crate::engine::owner::Ownership;
+use crate::engine::pins::Registrations;
 use crate::host::{HostFacts, Nativity};
 use crate::interpreter::Store;
-use crate::registrations::Registrations;
 
 /// The status of the whole instance.
 #[derive(Debug, Serialize)]
@@ -30,6 +34,8 @@ pub struct Status {
     pub enabled: bool,
     /// Which instance this is.
     pub instance: Instance,
+    /// What the running kernel's binfmt_misc can do.
+    pub kernel: KernelStatus,
     /// Every entry.
     pub entries: Vec<EntryStatus>,
     /// Every target of the table.
@@ -45,6 +51,21 @@ pub struct Instance {
     pub note: String,
 }
 
+/// The kernel's binfmt_misc features.
+#[derive(Debug, Serialize)]
+pub struct KernelStatus {
+    /// `uname -r`.
+    pub release: String,
+    /// The flags it accepts (`POCF`, `POCFTDL` from 7.3).
+    pub flags: &'static str,
+    /// Whether `P` reaches the interpreter (Linux >= 5.12); binfmtd drops `P` otherwise.
+    pub preserve_argv0: bool,
+    /// Whether every user namespace has its own instance (Linux >= 6.7).
+    pub userns_instances: bool,
+    /// `/proc/sys/user/max_binfmt_misc_interpreters`, when the kernel has it.
+    pub max_interpreters: Option<u64>,
+}
+
 /// One entry.
 #[derive(Debug, Serialize)]
 pub struct EntryStatus {
@@ -56,8 +77,8 @@ pub struct EntryStatus {
     pub flags: String,
     /// Interpreter path as the entry shows it.
     pub interpreter: PathBuf,
-    /// `binfmtd` or `other`.
-    pub owner: &'static str,
+    /// Who registered it.
+    pub owner: Owner,
     /// The table target whose row this entry is exactly, or that it overlaps.
     pub target: Option<&'static str>,
     /// Whether this is exactly a table row (false: a different magic/mask that overlaps one).
@@ -74,22 +95,33 @@ pub struct EntryStatus {
     pub pinned_version: Option<String>,
 }
 
+/// How a target runs here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetState {
+    /// The host runs it itself.
+    Native,
+    /// An enabled entry serves it.
+    Emulated,
+    /// Neither.
+    Unavailable,
+}
+
 /// One target.
 #[derive(Debug, Serialize)]
 pub struct TargetStatus {
     /// QEMU's name.
     pub target: &'static str,
-    /// `native`, `emulated` or `unavailable`.
-    pub state: &'static str,
+    /// Native, emulated or unavailable.
+    pub state: TargetState,
     /// The entry serving it, when emulated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entry: Option<String>,
 }
 
 /// Prints the status; with `compat` (no arguments at all) always as JSON.
-pub fn run(ctx: &Context, compat: bool) -> Result<()> {
-    let fs = BinfmtMisc::open(&ctx.mount)?;
-    let status = gather(ctx, &fs, &HostFacts::gather())?;
+pub fn run(ctx: &Context, fs: &BinfmtMisc, compat: bool) -> Result<()> {
+    let status = gather(ctx, fs, &HostFacts::gather())?;
     if compat {
         println!("{}", serde_json::to_string_pretty(&status)?);
         Ok(())
@@ -103,17 +135,19 @@ pub fn gather(ctx: &Context, fs: &BinfmtMisc, host: &HostFacts) -> Result<Status
     let infos = fs.entries()?;
     let store = Store::at(&ctx.settings.install_dir);
     let registrations = Registrations::load(store.dir());
+    let ownership = crate::engine::gather::ownership(&store, &registrations, &infos);
     let entries: Vec<EntryStatus> = infos
         .iter()
-        .map(|info| entry_status(info, &infos, &store, &registrations))
+        .map(|info| entry_status(info, &infos, &ownership, &registrations))
         .collect();
+    let enabled = fs.is_enabled()?;
     let targets: Vec<TargetStatus> = Target::ALL
         .iter()
-        .map(|&t| target_status(t, host, &entries))
+        .map(|&t| target_status(t, host, &entries, enabled))
         .collect();
     let supported = targets
         .iter()
-        .filter(|t| t.state != "unavailable")
+        .filter(|t| t.state != TargetState::Unavailable)
         .filter_map(|t| t.target.parse::<Target>().ok())
         .filter_map(|t| t.platforms().first().copied())
         .collect();
@@ -123,11 +157,12 @@ pub fn gather(ctx: &Context, fs: &BinfmtMisc, host: &HostFacts) -> Result<Status
         .map(|e| e.name.clone())
         .collect();
     let host_instance = host.initial_user_namespace;
+    let k = &host.kernel;
     Ok(Status {
         supported,
         emulators,
         mount: ctx.mount.clone(),
-        enabled: fs.is_enabled()?,
+        enabled,
         instance: Instance {
             host: host_instance,
             note: if host_instance {
@@ -138,6 +173,16 @@ pub fn gather(ctx: &Context, fs: &BinfmtMisc, host: &HostFacts) -> Result<Status
                     .into()
             },
         },
+        kernel: KernelStatus {
+            release: k.release.clone(),
+            flags: k.accepted_flags(),
+            preserve_argv0: k.preserve_argv0_reaches_interpreter(),
+            userns_instances: k.userns_instances(),
+            max_interpreters: k
+                .flags_7_3()
+                .then(binfmt_misc::kernel::max_interpreters)
+                .flatten(),
+        },
         entries,
         targets,
     })
@@ -146,7 +191,7 @@ pub fn gather(ctx: &Context, fs: &BinfmtMisc, host: &HostFacts) -> Result<Status
 fn entry_status(
     info: &EntryInfo,
     all: &[EntryInfo],
-    store: &Store,
+    ownership: &Ownership,
     registrations: &Registrations,
 ) -> EntryStatus {
     let e = &info.entry;
@@ -160,17 +205,19 @@ fn entry_status(
         .chain(std::iter::once(info))
         .collect();
     let active = binfmt_misc::order::active_among(&group).is_some_and(|a| a.entry.name == e.name);
-    let (target, exact) = serves(&e.matcher);
-    let ours = store.owns(&e.interpreter);
-    let pinned = ours.then(|| registrations.entries.get(&e.name)).flatten();
+    let served = served_target(&e.matcher);
+    let owner = ownership.owner(e);
+    let pinned = (owner == Owner::Binfmtd)
+        .then(|| registrations.entries.get(&e.name))
+        .flatten();
     EntryStatus {
         name: e.name.clone(),
         enabled: e.enabled,
         flags: e.flags.to_string(),
         interpreter: e.interpreter.clone(),
-        owner: if ours { "binfmtd" } else { "other" },
-        target: target.map(Target::name),
-        exact,
+        owner,
+        target: served.map(|(t, _)| t.name()),
+        exact: served.is_some_and(|(_, exact)| exact),
         overlaps: overlapping.iter().map(|o| o.entry.name.clone()).collect(),
         active,
         pinned_sha256: pinned.and_then(|p| p.sha256.clone()),
@@ -178,57 +225,26 @@ fn entry_status(
     }
 }
 
-/// Which table target an entry serves: the row it equals, else the first row it overlaps.
-fn serves(matcher: &Matcher) -> (Option<Target>, bool) {
-    let Matcher::Magic {
-        offset,
-        magic,
-        mask,
-    } = matcher
-    else {
-        return (None, false);
+fn target_status(
+    target: Target,
+    host: &HostFacts,
+    entries: &[EntryStatus],
+    enabled: bool,
+) -> TargetStatus {
+    let status = |state, entry| TargetStatus {
+        target: target.name(),
+        state,
+        entry,
     };
-    let exact = elf_magic::TABLE.iter().find(|row| {
-        usize::from(row.offset) == *offset
-            && row.magic == magic.as_slice()
-            && mask.as_deref() == Some(row.mask)
-    });
-    if let Some(row) = exact {
-        return (Some(row.target), true);
-    }
-    let overlapping = elf_magic::TABLE.iter().find(|row| {
-        let as_matcher = Matcher::Magic {
-            offset: usize::from(row.offset),
-            magic: row.magic.to_vec(),
-            mask: Some(row.mask.to_vec()),
-        };
-        as_matcher.overlaps(matcher)
-    });
-    (overlapping.map(|r| r.target), false)
-}
-
-fn target_status(target: Target, host: &HostFacts, entries: &[EntryStatus]) -> TargetStatus {
     if host.nativity(target) == Nativity::Native {
-        return TargetStatus {
-            target: target.name(),
-            state: "native",
-            entry: None,
-        };
+        return status(TargetState::Native, None);
     }
     let serving = entries
         .iter()
         .find(|e| e.enabled && e.active && e.target == Some(target.name()));
     match serving {
-        Some(e) => TargetStatus {
-            target: target.name(),
-            state: "emulated",
-            entry: Some(e.name.clone()),
-        },
-        None => TargetStatus {
-            target: target.name(),
-            state: "unavailable",
-            entry: None,
-        },
+        Some(e) if enabled => status(TargetState::Emulated, Some(e.name.clone())),
+        _ => status(TargetState::Unavailable, None),
     }
 }
 
@@ -241,9 +257,29 @@ fn render(status: &Status) -> String {
         if status.enabled {
             "enabled"
         } else {
-            "DISABLED: nothing is emulated"
+            "DISABLED: nothing is emulated; enable it with `echo 1 > <mount>/status`"
         },
         status.instance.note
+    );
+    let k = &status.kernel;
+    let _ = writeln!(
+        out,
+        "kernel {}: flags {}{}{}{}",
+        k.release,
+        k.flags,
+        if k.preserve_argv0 {
+            ""
+        } else {
+            "; P not passed to interpreters (< 5.12): binfmtd registers without P"
+        },
+        if k.userns_instances {
+            "; one instance per user namespace"
+        } else {
+            "; one global instance"
+        },
+        k.max_interpreters
+            .map(|m| format!("; at most {m} pinned interpreters"))
+            .unwrap_or_default()
     );
     let _ = writeln!(
         out,
@@ -251,13 +287,18 @@ fn render(status: &Status) -> String {
         "ENTRY", "STATE", "FLAGS", "OWNER", "TARGET", "ACTIVE"
     );
     for e in &status.entries {
+        let owner = match e.owner {
+            Owner::Binfmtd => "binfmtd",
+            Owner::Distribution => "distro",
+            Owner::Other => "other",
+        };
         let _ = writeln!(
             out,
             "{:<24} {:<8} {:<5} {:<8} {:<13} {:<7} {}{}",
             e.name,
             if e.enabled { "enabled" } else { "disabled" },
             e.flags,
-            e.owner,
+            owner,
             e.target.unwrap_or("-"),
             if e.active { "yes" } else { "no" },
             e.interpreter.display(),
@@ -270,11 +311,16 @@ fn render(status: &Status) -> String {
     }
     let _ = writeln!(out, "\nTARGETS");
     for t in &status.targets {
+        let state = match t.state {
+            TargetState::Native => "native",
+            TargetState::Emulated => "emulated",
+            TargetState::Unavailable => "unavailable",
+        };
         let _ = writeln!(
             out,
             "{:<13} {:<12} {}",
             t.target,
-            t.state,
+            state,
             t.entry.as_deref().unwrap_or("")
         );
     }

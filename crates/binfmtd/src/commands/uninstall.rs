@@ -1,19 +1,21 @@
-//! `binfmtd uninstall` and tonistiigi's `--uninstall`: remove entries.
+//! `binfmtd uninstall` and tonistiigi's `--uninstall`: remove entries, through the engine's one
+//! write path.
 //!
-//! Native form: only entries binfmtd registered (their interpreter lives in the install
-//! directory), unless `--force`. Each word is an entry name, a glob (`qemu-*`) or a target name
-//! (its rows' entry names); no words, or `all`, means every entry of ours.
-//! Compatibility form (`--uninstall LIST`): tonistiigi/binfmt's semantics, which ignore ownership:
-//! an entry whose name equals the word or ends with `-<word>`, or matches the glob.
+//! Native form: each word is an entry name, a glob (`qemu-*`) or a target name (its rows' entry
+//! names); no words, or `all`, means every entry of binfmtd's; only binfmtd's entries are
+//! removed unless `--force`. A word that is none of these is a usage error (exit 2), as for
+//! `install`.
+//! Compatibility form (`--uninstall LIST`): tonistiigi/binfmt's semantics, which ignore
+//! ownership: an entry whose name equals the word or ends with `-<word>`, or matches the glob;
+//! WSL's interop entry is never touched.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use binfmt_misc::{BinfmtMisc, EntryInfo};
 use elf_magic::Target;
 
-use super::Context;
-use crate::interpreter::Store;
-use crate::registrations::Registrations;
-use crate::report::{Action, EntryReport, Report};
+use super::{Context, UsageError};
+use crate::engine::{self, Mode, UninstallIntent, Use};
+use crate::report::Report;
 use crate::selection::{glob_matches, is_glob};
 
 /// Whose entries may be removed.
@@ -34,72 +36,117 @@ pub enum Matching {
     Compat,
 }
 
-/// Runs the removal.
-pub fn run(ctx: &Context, words: &[String], scope: Scope, matching: Matching) -> Result<Report> {
-    let fs = BinfmtMisc::open(&ctx.mount)?;
-    let store = Store::at(&ctx.settings.install_dir);
-    let _lock = store
-        .dir()
-        .is_dir()
-        .then(|| crate::lock::Lock::acquire(store.dir()))
-        .transpose()?;
-    let entries = fs.entries().context("reading binfmt_misc entries")?;
-    let mut report = Report {
-        mount: ctx.mount.clone(),
-        ..Report::default()
-    };
-    let mut registrations = Registrations::load(store.dir());
-    // tonistiigi's form has no special `all` (and an empty list removes nothing there).
-    let all =
-        matching == Matching::Native && (words.is_empty() || words.iter().any(|w| w == "all"));
-    for info in &entries {
-        let name = &info.entry.name;
-        // As tonistiigi/binfmt: WSL's interop entry is never an emulator to remove.
-        if matching == Matching::Compat && name.starts_with("WSLInterop") {
-            continue;
-        }
-        if !all
-            && !words
-                .iter()
-                .any(|w| selects(w, info, &ctx.settings.entry_prefix, matching))
-        {
-            continue;
-        }
-        let ours = store.owns(&info.entry.interpreter);
-        if !ours && (scope == Scope::Ours || all && matching == Matching::Native) {
-            if !all {
-                report.entries.push(
-                    EntryReport::new(name.clone(), None, Action::Skipped)
-                        .because("registered by another tool; pass --force to remove it anyway"),
-                );
-            }
-            continue;
-        }
-        let result = fs.remove(name);
-        let entry = match result {
-            Ok(()) => {
-                registrations.entries.remove(name);
-                tracing::info!(entry = %name, "removed");
-                EntryReport::new(name.clone(), None, Action::Removed)
-            }
-            Err(e) => EntryReport::new(name.clone(), None, Action::Failed).because(e.to_string()),
-        };
-        report.entries.push(entry);
+/// Checks the words before anything is opened: in the native form, each must be `all`, a glob,
+/// a target name or a plausible entry name (no `/`, not empty).
+pub fn check_words(words: &[String], matching: Matching) -> Result<(), UsageError> {
+    if matching == Matching::Compat {
+        return Ok(());
     }
-    for word in words.iter().filter(|w| !(all && *w == "all")) {
-        if !entries
+    for word in words {
+        if word.trim().is_empty() || word.contains('/') && word.parse::<Target>().is_err() {
+            return Err(UsageError(format!(
+                "uninstall: `{word}` is neither a target nor an entry name; `binfmtd status` \
+                 lists the entries, `binfmtd table` the targets"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the removal.
+pub fn run(
+    ctx: &Context,
+    fs: &BinfmtMisc,
+    words: &[String],
+    scope: Scope,
+    matching: Matching,
+) -> Result<Report> {
+    let _writers = fs.lock_writers()?;
+    let prepared = engine::prepare(
+        &ctx.settings,
+        &crate::config::Targets::List(Vec::new()),
+        Use::Store,
+    )?;
+    let facts = engine::read_facts(&prepared, Some(fs), &ctx.mount)?;
+    let mut selected = select(
+        words,
+        &facts.kernel.entries,
+        &ctx.settings.entry_prefix,
+        matching,
+    );
+    if matching == Matching::Native && (words.is_empty() || words.iter().any(|w| w == "all")) {
+        // `all` means all of binfmtd's, even with --force: others' entries are not listed.
+        selected.retain(|name| {
+            facts
+                .kernel
+                .entry(name)
+                .is_some_and(|i| facts.ownership.owner(&i.entry) == engine::Owner::Binfmtd)
+        });
+    }
+    let mut warnings = Vec::new();
+    for word in words
+        .iter()
+        .filter(|w| !(matching == Matching::Native && *w == "all"))
+    {
+        if !facts
+            .kernel
+            .entries
             .iter()
             .any(|i| selects(word, i, &ctx.settings.entry_prefix, matching))
         {
-            report.warnings.push(format!("{word}: no such entry"));
+            if matching == Matching::Native && word.parse::<Target>().is_err() && !is_glob(word) {
+                return Err(UsageError(format!(
+                    "uninstall: no entry `{word}`, and it is no target name; `binfmtd status` \
+                     lists the entries"
+                ))
+                .into());
+            }
+            warnings.push(format!("{word}: no such entry"));
         }
     }
-    if report.entries.iter().any(|e| e.action == Action::Removed) && store.dir().is_dir() {
-        registrations
-            .save(store.dir())
-            .with_context(|| format!("recording registrations in {}", store.dir().display()))?;
+    let intent = UninstallIntent {
+        selected,
+        any_owner: scope == Scope::Any,
+    };
+    let decision = engine::decide::uninstall(&facts, &intent);
+    let outcome = decision.changes().then(|| {
+        let store = engine::StoreIo {
+            store: &prepared.store,
+            fresh: &[],
+        };
+        engine::apply(&decision, Mode::BestEffort, fs, Some(store))
+    });
+    let mut report = engine::report::build(&decision, outcome.as_ref(), &ctx.mount, false);
+    // An uninstall is about entries, not the instance: a disabled instance is no failure here.
+    report.problems.clear();
+    if report.changed && fs.has_manager() {
+        warnings.push(
+            "a binfmtd daemon manages this binfmt_misc instance and puts its configured entries \
+             back: stop it (`systemctl stop binfmtd`) or remove the targets from /etc/binfmtd"
+                .to_string(),
+        );
     }
+    report.warnings.extend(warnings);
     Ok(report.finish())
+}
+
+/// The names of the entries `words` select (no words, or `all` in the native form: every one,
+/// ownership being checked by the engine).
+pub fn select(
+    words: &[String],
+    entries: &[EntryInfo],
+    prefix: &str,
+    matching: Matching,
+) -> Vec<String> {
+    let all =
+        matching == Matching::Native && (words.is_empty() || words.iter().any(|w| w == "all"));
+    entries
+        .iter()
+        // As tonistiigi/binfmt: WSL's interop entry is never an emulator to remove.
+        .filter(|i| !(matching == Matching::Compat && i.entry.name.starts_with("WSLInterop")))
+        .filter(|i| all || words.iter().any(|w| selects(w, i, prefix, matching)))
+        .map(|i| i.entry.name.clone())
+        .collect()
 }
 
 fn selects(word: &str, info: &EntryInfo, prefix: &str, matching: Matching) -> bool {
@@ -113,8 +160,9 @@ fn selects(word: &str, info: &EntryInfo, prefix: &str, matching: Matching) -> bo
             let word = word.parse::<Target>().map(Target::name).unwrap_or(word);
             name.ends_with(&format!("-{word}"))
         }
-        Matching::Native => word
-            .parse::<Target>()
-            .is_ok_and(|t| t.rows().any(|row| name == format!("{prefix}{}", row.id))),
+        Matching::Native => word.parse::<Target>().is_ok_and(|t| {
+            t.rows()
+                .any(|row| name == crate::engine::naming::entry_name(prefix, row))
+        }),
     }
 }

@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::entry::entry_rule;
 use super::error::{ConfigError, Loc, Source};
 use super::schema::{FileFragment, TargetFragment, TargetsValue};
-use super::settings::{Others, Targets};
+use super::settings::{Distribution, Others, Targets};
 
 /// A value and where it was set.
 #[derive(Debug, Clone)]
@@ -37,6 +37,7 @@ pub(super) struct Layer {
     pub(super) install_dir: Option<PathBuf>,
     pub(super) entry_prefix: Option<String>,
     pub(super) others: Option<Others>,
+    pub(super) distribution: Option<Distribution>,
     pub(super) overrides: BTreeMap<Target, OverrideLayer>,
     pub(super) entries: Vec<At<Rule>>,
     pub(super) remove_on_stop: Option<bool>,
@@ -65,6 +66,7 @@ impl Layer {
                 .map(|p| parse_prefix(src, p))
                 .transpose()?,
             others: frag.others.map(Spanned::into_inner),
+            distribution: frag.distribution.map(Spanned::into_inner),
             overrides: BTreeMap::new(),
             entries: Vec::new(),
             remove_on_stop: frag.daemon.and_then(|d| d.remove_on_stop),
@@ -108,6 +110,7 @@ impl Layer {
         over(&mut self.install_dir, later.install_dir);
         over(&mut self.entry_prefix, later.entry_prefix);
         over(&mut self.others, later.others);
+        over(&mut self.distribution, later.distribution);
         over(&mut self.remove_on_stop, later.remove_on_stop);
         for (target, o) in later.overrides {
             let mine = self.overrides.entry(target).or_default();
@@ -204,7 +207,7 @@ fn parse_overrides(
 pub(super) fn parse_flags(src: &Source, value: &Spanned<String>) -> Result<Flags, ConfigError> {
     value.get_ref().parse::<Flags>().map_err(|e| {
         let what = format!(
-            "unknown flag {:?} in flags \"{}\"; valid flags are P, O, C and F (e.g. \"PF\")",
+            "unknown flag {:?} in flags \"{}\"; valid flags are P, O, C and F, and T, D, L on Linux >= 7.3 (e.g. \"PF\")",
             e.letter,
             value.get_ref().escape_debug()
         );

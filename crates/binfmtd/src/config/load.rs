@@ -161,6 +161,15 @@ fn finish(layer: Layer, sources: Vec<PathBuf>) -> Result<Settings, ConfigError> 
             );
             return Err(entry.loc.error(what));
         }
+        if entry.value.name.ends_with(binfmt_misc::TEMP_SUFFIX) {
+            let what = format!(
+                "entry `{}` ends in {}, which binfmtd uses for the temporary entry of a gapless \
+                 replace; rename it",
+                entry.value.name,
+                binfmt_misc::TEMP_SUFFIX
+            );
+            return Err(entry.loc.error(what));
+        }
         if entry.value.flags.credentials {
             let what = format!("flags of entry `{}`", entry.value.name);
             warnings.push(credentials_warning(&entry.loc.to_string(), &what));
@@ -179,6 +188,8 @@ fn finish(layer: Layer, sources: Vec<PathBuf>) -> Result<Settings, ConfigError> 
             .ok_or(ConfigError::Incomplete { key: "install_dir" })?,
         entry_prefix,
         others: layer.others.unwrap_or_default(),
+        distribution: layer.distribution.unwrap_or_default(),
+        binary_prefix: String::new(),
         entries,
         daemon: DaemonSettings {
             remove_on_stop: layer.remove_on_stop.unwrap_or(false),

@@ -28,4 +28,4 @@ pub use error::ConfigError;
 pub use load::{
     ConfigSource, DROP_IN_DIR, EMBEDDED_NAME, MAIN_FILE, SYSTEM_DIR, default_toml, load,
 };
-pub use settings::{DaemonSettings, Others, Settings, TargetOverride, Targets};
+pub use settings::{DaemonSettings, Distribution, Others, Settings, TargetOverride, Targets};

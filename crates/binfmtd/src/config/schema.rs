@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::{self, SeqAccess, Visitor};
 use toml::Spanned;
 
-use super::settings::Others;
+use super::settings::{Distribution, Others};
 
 /// One file: the top-level keys.
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +22,7 @@ pub(super) struct FileFragment {
     pub(super) install_dir: Option<Spanned<String>>,
     pub(super) entry_prefix: Option<Spanned<String>>,
     pub(super) others: Option<Spanned<Others>>,
+    pub(super) distribution: Option<Spanned<Distribution>>,
     pub(super) target: Option<BTreeMap<Spanned<String>, TargetFragment>>,
     pub(super) entry: Option<Vec<Spanned<EntryFragment>>>,
     pub(super) daemon: Option<DaemonFragment>,

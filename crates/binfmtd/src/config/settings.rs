@@ -60,6 +60,29 @@ impl fmt::Display for Others {
     }
 }
 
+/// What to do with the entries a distribution's QEMU package registers for a target binfmtd
+/// serves (systemd-binfmt's or binfmt-support's `qemu-<t>`, running `/usr/bin/qemu-<t>[-static]`
+/// or `/usr/libexec/qemu-binfmt/<t>-binfmt-P`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Distribution {
+    /// Replace them with binfmtd's entries (verified interpreter, drift healed, upgrades
+    /// re-registered): binfmtd is the host's manager.
+    #[default]
+    Adopt,
+    /// Leave them registered, as any other tool's.
+    Leave,
+}
+
+impl fmt::Display for Distribution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Distribution::Adopt => "adopt",
+            Distribution::Leave => "leave",
+        })
+    }
+}
+
 /// `[target.<name>]`: per-target overrides; `None` means "use the global value".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TargetOverride {
@@ -95,6 +118,11 @@ pub struct Settings {
     pub entry_prefix: String,
     /// Default policy for other tools' entries for the same target.
     pub others: Others,
+    /// Policy for the distribution's QEMU entries.
+    pub distribution: Distribution,
+    /// A prefix of the interpreters' file names (`<prefix>qemu-<t>`): only tonistiigi's
+    /// `QEMU_BINARY_PREFIX` sets it; empty otherwise.
+    pub binary_prefix: String,
     /// Extra non-QEMU entries (box64, FEX, wine…), each already validated.
     pub entries: Vec<Rule>,
     /// `[daemon]` settings.

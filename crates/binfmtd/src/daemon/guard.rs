@@ -1,12 +1,14 @@
-//! The loop guard: another manager that keeps removing or replacing an entry must not turn the
-//! daemon into one half of an endless fight.
+//! The loop guard: another manager that keeps replacing or disabling one of binfmtd's entries
+//! must not turn the daemon into one half of an endless fight.
 //!
-//! Each restoration of an entry is recorded; when one entry is restored more than [`LIMIT`] times
-//! within [`WINDOW`], the daemon backs off: it stops restoring until a deadline, which doubles on
-//! every trip in a row (from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`]). Time is passed in, so the
-//! logic is pure and tested without sleeping.
+//! Per entry: each time binfmtd has to undo someone's change to that entry (put it back after
+//! a `-1`, replace it because it differs, re-enable it) is recorded; an entry undone more than
+//! [`LIMIT`] times within [`WINDOW`] is left alone until a deadline, which doubles on every trip
+//! of that entry in a row (from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`]). Other entries keep
+//! being restored. A flush (`-1` to `status`, `systemctl restart systemd-binfmt`) is never part
+//! of a fight, however often it comes. Time is passed in, so the logic is pure.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Restorations of one entry allowed within [`WINDOW`] before backing off.
@@ -18,18 +20,21 @@ pub(crate) const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 /// The longest back-off period.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// Restoration history and back-off state.
+/// Per-entry history and back-off state.
 #[derive(Debug, Default)]
 pub(crate) struct Guard {
-    history: BTreeMap<String, VecDeque<Instant>>,
+    entries: BTreeMap<String, EntryGuard>,
+}
+
+#[derive(Debug, Default)]
+struct EntryGuard {
+    history: VecDeque<Instant>,
     backoff: Option<Backoff>,
 }
 
-/// An active (or last) back-off.
-#[derive(Debug, Clone)]
+/// An active (or last) back-off of one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Backoff {
-    /// The entry that tripped the guard.
-    pub(crate) entry: String,
     /// How long this back-off lasts.
     pub(crate) period: Duration,
     /// When restoring may resume.
@@ -37,39 +42,55 @@ pub(crate) struct Backoff {
 }
 
 impl Guard {
-    /// Records that `entry` was restored at `now`. Returns the new back-off if this trips the guard.
+    /// Records that binfmtd undid another tool's change to `entry` at `now`. Returns the new
+    /// back-off if this trips the guard for that entry.
     pub(crate) fn record(&mut self, entry: &str, now: Instant) -> Option<Backoff> {
-        let times = self.history.entry(entry.to_string()).or_default();
-        times.push_back(now);
-        while times
+        let g = self.entries.entry(entry.to_string()).or_default();
+        g.history.push_back(now);
+        while g
+            .history
             .front()
             .is_some_and(|t| now.duration_since(*t) > WINDOW)
         {
-            times.pop_front();
+            g.history.pop_front();
         }
-        if times.len() <= LIMIT {
+        if g.history.len() <= LIMIT {
             return None;
         }
-        times.clear();
+        g.history.clear();
         // Trips in a row (the previous back-off ended less than a window ago) double the period.
-        let period = match &self.backoff {
+        let period = match &g.backoff {
             Some(b) if now.saturating_duration_since(b.until) < WINDOW => {
                 (b.period * 2).min(MAX_BACKOFF)
             }
             _ => FIRST_BACKOFF,
         };
         let backoff = Backoff {
-            entry: entry.to_string(),
             period,
             until: now + period,
         };
-        self.backoff = Some(backoff.clone());
+        g.backoff = Some(backoff.clone());
         Some(backoff)
     }
 
-    /// The back-off in force at `now`, if any.
-    pub(crate) fn active(&self, now: Instant) -> Option<&Backoff> {
-        self.backoff.as_ref().filter(|b| now < b.until)
+    /// The entries backing off at `now`.
+    pub(crate) fn held(&self, now: Instant) -> BTreeSet<String> {
+        self.active(now).map(|(name, _)| name.to_string()).collect()
+    }
+
+    /// The back-offs in force at `now`.
+    pub(crate) fn active(&self, now: Instant) -> impl Iterator<Item = (&str, &Backoff)> {
+        self.entries.iter().filter_map(move |(name, g)| {
+            g.backoff
+                .as_ref()
+                .filter(|b| now < b.until)
+                .map(|b| (name.as_str(), b))
+        })
+    }
+
+    /// The earliest end of a back-off in force at `now`.
+    pub(crate) fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        self.active(now).map(|(_, b)| b.until).min()
     }
 }
 
@@ -84,15 +105,15 @@ mod tests {
         for i in 0..LIMIT as u64 {
             assert!(g.record("qemu-arm", t0 + Duration::from_secs(i)).is_none());
         }
-        assert!(g.active(t0 + Duration::from_secs(10)).is_none());
+        assert!(g.held(t0 + Duration::from_secs(10)).is_empty());
     }
 
     #[test]
     fn restorations_spread_over_more_than_the_window_never_trip() {
         let mut g = Guard::default();
         let t0 = Instant::now();
-        for i in 0..50u64 {
-            assert!(g.record("qemu-arm", t0 + WINDOW / 4 * i as u32).is_none());
+        for i in 0..50u32 {
+            assert!(g.record("qemu-arm", t0 + WINDOW / 4 * i).is_none());
         }
     }
 
@@ -108,25 +129,53 @@ mod tests {
                     break b;
                 }
             };
-            assert_eq!(tripped.entry, "qemu-aarch64");
-            assert!(g.active(now).is_some());
+            assert!(g.held(now).contains("qemu-aarch64"));
             periods.push(tripped.period);
             now = tripped.until;
-            assert!(g.active(now).is_none(), "the back-off ends at its deadline");
+            assert!(g.held(now).is_empty(), "the back-off ends at its deadline");
         }
         assert_eq!(periods[0], FIRST_BACKOFF);
         assert_eq!(periods[1], FIRST_BACKOFF * 2);
         assert_eq!(*periods.last().unwrap_or(&Duration::ZERO), MAX_BACKOFF);
     }
 
+    /// Bug 7: one pass touching all 33 entries, repeated, used to escalate one global back-off
+    /// once per entry (straight to 300 s) and stop every restoration.
     #[test]
-    fn other_entries_do_not_add_up() {
+    fn many_entries_in_one_pass_back_off_each_by_itself_once() {
         let mut g = Guard::default();
         let t0 = Instant::now();
-        for i in 0..(LIMIT * 3) {
-            let name = format!("qemu-{}", i % 3);
-            assert!(g.record(&name, t0).is_none());
+        let names: Vec<String> = (0..33).map(|i| format!("qemu-{i}")).collect();
+        let mut tripped = Vec::new();
+        for round in 0..=LIMIT as u32 {
+            let now = t0 + Duration::from_millis(100) * round;
+            for n in &names {
+                tripped.extend(g.record(n, now));
+            }
         }
+        assert_eq!(tripped.len(), 33, "each entry trips once");
+        assert!(
+            tripped.iter().all(|b| b.period == FIRST_BACKOFF),
+            "{tripped:?}"
+        );
+        let now = t0 + Duration::from_secs(1);
+        assert_eq!(g.held(now).len(), 33);
+        assert!(
+            g.held(now + FIRST_BACKOFF).is_empty(),
+            "all resume after the first period"
+        );
+    }
+
+    #[test]
+    fn other_entries_are_not_held() {
+        let mut g = Guard::default();
+        let t0 = Instant::now();
+        for i in 0..=LIMIT as u32 {
+            g.record("qemu-arm", t0 + Duration::from_millis(u64::from(i)));
+        }
+        let held = g.held(t0 + Duration::from_millis(10));
+        assert!(held.contains("qemu-arm") && !held.contains("qemu-aarch64"));
+        assert!(g.next_deadline(t0).is_some());
     }
 
     #[test]

@@ -2,15 +2,20 @@
 //!
 //! Lifecycle: load the configuration, prepare (probe the host, verify interpreters), open or
 //! mount binfmt_misc and keep that descriptor for the whole run (it pins the instance: a stray
-//! `umount` gets EBUSY and cannot wipe the table), converge, then `READY=1` with a `STATUS=`
-//! line. A failure before that is an exit with a one-line error, never a hang.
+//! `umount` gets EBUSY and cannot wipe the table), take the instance's manager lock (a second
+//! daemon refuses to start instead of fighting the first), converge, then `READY=1` with a
+//! `STATUS=` line that says what is really registered. A configuration error or an unwritable
+//! binfmt_misc is an exit with a one-line error; entries that cannot be served (a missing
+//! interpreter, no space for a copy) are reported once and the others served.
 //!
 //! Afterwards the daemon sleeps in one `poll(2)` ([`events`]) and reacts:
-//! - binfmt_misc changed (removed, disabled, replaced, flushed entries): converge, which restores
-//!   binfmtd's own entries and leaves other tools' alone unless configured to replace them.
-//!   binfmtd's own writes wake it once more; converging an already converged table writes
-//!   nothing, so there is no self-loop. Another manager fighting over an entry trips the
-//!   [`guard`], and the daemon backs off (logged and shown in `STATUS=`);
+//! - binfmt_misc changed (removed, disabled, replaced, flushed entries): converge (the engine's
+//!   prepare once, then facts → decide → apply, best effort), which restores binfmtd's own
+//!   entries and leaves other tools' alone unless configured to replace them. binfmtd's own
+//!   writes wake it once more; converging an already converged table writes nothing, so there
+//!   is no self-loop. Another manager that keeps changing one entry trips the [`guard`] for that
+//!   entry only: it is left alone for a while (logged and shown in `STATUS=`), the others are
+//!   still restored;
 //! - the mount went away: mount again (the same instance, kept alive by the descriptor), restore;
 //! - an interpreter source changed: prepare again and converge, which copies, verifies and
 //!   re-registers the new build (the kernel keeps running a pinned `F` interpreter otherwise);
@@ -24,15 +29,16 @@ mod guard;
 mod notify;
 mod sources;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use binfmt_misc::{BinfmtMisc, Change, Watcher};
+use binfmt_misc::{BinfmtMisc, Change, InstanceLock, Watcher};
 
 use crate::cli::{DaemonArgs, GlobalArgs};
 use crate::commands::Context;
-use crate::commands::install::{self, Mode, Prepared};
 use crate::commands::uninstall::{self, Matching, Scope};
+use crate::engine::{self, InstallIntent, Mode, Prepared, Step, Use, Why};
 use crate::report::{Action, Report};
 use events::{Events, Waiter};
 use guard::Guard;
@@ -65,15 +71,17 @@ struct Daemon {
     ctx: Context,
     prepared: Prepared,
     fs: BinfmtMisc,
+    /// Held for the daemon's life: no second daemon manages this instance.
+    _manager: InstanceLock,
     watcher: Watcher,
     sources: Option<SourceWatch>,
     guard: Guard,
     /// Interpreter sources changed: prepare again once this deadline passes.
     reprepare_at: Option<Instant>,
-    /// A restoration was held back by the guard.
-    pending: bool,
     /// A restoration failed: try again at this deadline (not only at the next event).
     retry_at: Option<Instant>,
+    /// The last convergence left entries alone (backing off): converge when that ends.
+    holding: bool,
     watchdog: Option<(Duration, Instant)>,
     status: String,
 }
@@ -81,26 +89,21 @@ struct Daemon {
 impl Daemon {
     fn start(global: &GlobalArgs, args: &DaemonArgs) -> Result<Daemon> {
         let ctx = Context::load(global)?;
-        let prepared = install::prepare(&ctx, &[], Mode::Apply)?;
+        let prepared = engine::prepare(&ctx.settings, &ctx.settings.targets, Use::Store)?;
         let (fs, mounted) = BinfmtMisc::open_or_mount(&ctx.mount)
             .with_context(|| format!("opening binfmt_misc at {}", ctx.mount.display()))?;
         if mounted {
             tracing::info!(mount = %ctx.mount.display(), "mounted binfmt_misc");
         }
+        let manager = fs.lock_manager()?.with_context(|| {
+            format!(
+                "another binfmtd daemon already manages binfmt_misc at {}: stop it first \
+                 (`systemctl stop binfmtd`), two would fight over the entries",
+                ctx.mount.display()
+            )
+        })?;
         let watcher = Watcher::new(&ctx.mount)?;
-        let report = install::converge(&prepared, Some(&fs), &ctx.mount, Mode::Apply)?;
-        if report.failed() {
-            anyhow::bail!(
-                "the first registration failed ({}); fix the configuration or the interpreters \
-                 and start again",
-                failures(&report)
-            );
-        }
-        for w in &report.warnings {
-            tracing::warn!("{w}");
-        }
-        log_changes(&report, "start");
-        let sources = watch_sources(&ctx);
+        let sources = watch_sources(&ctx.settings, &prepared);
         let watchdog = sd_notify::watchdog_enabled().map(|d| (d / 2, Instant::now() + d / 2));
         let mut daemon = Daemon {
             global: global.clone(),
@@ -108,15 +111,24 @@ impl Daemon {
             ctx,
             prepared,
             fs,
+            _manager: manager,
             watcher,
             sources,
             guard: Guard::default(),
             reprepare_at: None,
-            pending: false,
             retry_at: None,
+            holding: false,
             watchdog,
             status: String::new(),
         };
+        let report = daemon.converge("start", Start::Refuse, false)?;
+        if let Some(problem) = report
+            .problems
+            .iter()
+            .find(|p| p.contains("read-only") || p.contains("permission denied"))
+        {
+            anyhow::bail!("{problem}");
+        }
         daemon.status = daemon.status_line(&report);
         tracing::info!(status = %daemon.status, "ready");
         notify::ready(&daemon.status);
@@ -125,12 +137,8 @@ impl Daemon {
 
     /// The nearest deadline the loop must wake up for, if any.
     fn deadline(&self) -> Option<Instant> {
-        let backoff = self
-            .pending
-            .then(|| self.guard.active(Instant::now()).map(|b| b.until))
-            .flatten();
         [
-            backoff,
+            self.guard.next_deadline(Instant::now()),
             self.reprepare_at,
             self.retry_at,
             self.watchdog.map(|(_, at)| at),
@@ -152,7 +160,9 @@ impl Daemon {
             self.reload();
         }
         if !events.sources.is_empty() {
-            tracing::info!(files = ?events.sources, "interpreter sources changed");
+            if self.reprepare_at.is_none() {
+                tracing::info!(files = ?events.sources, "interpreter sources changed");
+            }
             self.reprepare_at = Some(now + SETTLE);
         }
         if self.reprepare_at.is_some_and(|at| now >= at) {
@@ -165,10 +175,10 @@ impl Daemon {
             self.remount();
             changed = true;
         }
-        let retry = self.retry_at.is_some_and(|at| now >= at);
-        if changed || retry || self.pending && self.guard.active(now).is_none() {
-            // A write to `status` is a flush (or the instance switched off and on): every entry
-            // at once, which fights no one however often it happens.
+        let due = self.retry_at.is_some_and(|at| now >= at);
+        // A back-off that just ended: restore what was held.
+        let resumed = self.holding && self.guard.held(now).is_empty();
+        if changed || due || resumed {
             let flushed = events
                 .mount
                 .iter()
@@ -177,80 +187,122 @@ impl Daemon {
         }
     }
 
-    /// Restores binfmtd's entries after a change made by someone else.
+    /// Restores binfmtd's entries after a change made by someone else (`flushed`: the change
+    /// was a write to `status`, which never counts as a fight).
     fn heal(&mut self, trigger: &str, flushed: bool) {
-        let now = Instant::now();
-        if let Some(b) = self.guard.active(now) {
-            tracing::debug!(entry = %b.entry, "backing off; restoring later");
-            self.pending = true;
-            return;
-        }
-        self.pending = false;
         self.retry_at = None;
-        let report = match install::converge(
-            &self.prepared,
-            Some(&self.fs),
-            &self.ctx.mount,
-            Mode::Restore,
-        ) {
-            Ok(report) => report,
+        match self.converge(trigger, Start::Running, flushed) {
+            Ok(report) => self.publish(&report),
             Err(e) => {
                 tracing::error!(
                     retry_secs = RETRY.as_secs(),
                     "restoring entries failed: {e:#}"
                 );
-                self.retry_at = Some(now + RETRY);
-                return;
-            }
-        };
-        log_changes(&report, trigger);
-        // The guard counts entries taken or changed one by one, not flushes.
-        for e in report
-            .entries
-            .iter()
-            .filter(|e| e.action.is_change() && !flushed)
-        {
-            if let Some(b) = self.guard.record(&e.name, now) {
-                tracing::warn!(
-                    entry = %b.entry,
-                    backoff_secs = b.period.as_secs(),
-                    "entry restored more than {} times in {} s: another tool keeps changing it; \
-                     backing off",
-                    guard::LIMIT,
-                    guard::WINDOW.as_secs()
-                );
-                self.pending = true;
+                self.retry_at = Some(Instant::now() + RETRY);
             }
         }
-        self.publish(&report);
+    }
+
+    /// One convergence: facts, decide (best effort, held entries left alone), apply, and the
+    /// guard's bookkeeping of undone changes.
+    fn converge(&mut self, trigger: &str, start: Start, flushed: bool) -> Result<Report> {
+        let _writers = self.fs.lock_writers()?;
+        let facts = engine::read_facts(&self.prepared, Some(&self.fs), &self.ctx.mount)?;
+        let now = Instant::now();
+        let held = self.guard.held(now);
+        self.holding = !held.is_empty();
+        let intent = InstallIntent {
+            mode: Mode::BestEffort,
+            held,
+        };
+        let decision = engine::decide::install(&facts, &intent);
+        if start == Start::Refuse {
+            let problems: Vec<String> = decision
+                .entries
+                .iter()
+                .filter(|d| d.step == Step::Fail)
+                .filter(|d| d.why.as_ref().is_some_and(Why::is_configuration_problem))
+                .map(|d| {
+                    format!(
+                        "{}: {}",
+                        d.name,
+                        d.why.as_ref().map(ToString::to_string).unwrap_or_default()
+                    )
+                })
+                .collect();
+            if !problems.is_empty() {
+                anyhow::bail!(
+                    "the first registration failed ({}); fix the configuration or the \
+                     interpreters and start again",
+                    problems.join("; ")
+                );
+            }
+        }
+        let remember = !self.prepared.fresh.is_empty();
+        let outcome = (decision.changes() || remember).then(|| {
+            let store = engine::StoreIo {
+                store: &self.prepared.store,
+                fresh: &self.prepared.fresh,
+            };
+            engine::apply(&decision, Mode::BestEffort, &self.fs, Some(store))
+        });
+        if let Some(o) = &outcome {
+            if o.store_error.is_none() {
+                self.prepared.fresh.clear();
+            }
+            let failed_io = o.entries.iter().flatten().any(Result::is_err);
+            if failed_io {
+                self.retry_at = Some(now + RETRY);
+            }
+            for (i, d) in decision.entries.iter().enumerate() {
+                if matches!(o.result(i), Some(Ok(())))
+                    && !flushed
+                    && undoes_another_tool(d)
+                    && let Some(b) = self.guard.record(&d.name, now)
+                {
+                    tracing::warn!(
+                        entry = %d.name,
+                        backoff_secs = b.period.as_secs(),
+                        "entry restored more than {} times in {} s: another tool keeps changing \
+                         it; leaving it alone for a while",
+                        guard::LIMIT,
+                        guard::WINDOW.as_secs()
+                    );
+                }
+            }
+        }
+        let report = engine::report::build(&decision, outcome.as_ref(), &self.ctx.mount, false);
+        log_changes(&report, trigger);
+        Ok(report)
     }
 
     /// Prepares again from the same configuration (interpreter sources changed), then converges:
-    /// a changed interpreter is copied, verified and re-registered.
+    /// a changed interpreter is linked or copied, verified and re-registered.
     fn reprepare(&mut self) {
-        match install::prepare(&self.ctx, &[], Mode::Restore) {
+        match engine::prepare(&self.ctx.settings, &self.ctx.settings.targets, Use::Store) {
             Ok(prepared) => self.prepared = prepared,
             Err(e) => {
                 tracing::error!("re-checking interpreters failed, keeping the current ones: {e:#}");
                 return;
             }
         }
-        self.sources = watch_sources(&self.ctx);
-        self.converge_now("interpreter upgrade");
+        self.sources = watch_sources(&self.ctx.settings, &self.prepared);
+        self.heal("interpreter upgrade", false);
     }
 
     /// `SIGHUP`: re-read the configuration; a bad one changes nothing.
     fn reload(&mut self) {
         notify::reloading();
         tracing::info!("reloading the configuration");
-        let loaded = Context::load(&self.global)
-            .and_then(|ctx| install::prepare(&ctx, &[], Mode::Apply).map(|p| (ctx, p)));
+        let loaded = Context::load(&self.global).and_then(|ctx| {
+            engine::prepare(&ctx.settings, &ctx.settings.targets, Use::Store).map(|p| (ctx, p))
+        });
         match loaded {
             Err(e) => {
                 tracing::error!("reload failed, keeping the running configuration: {e:#}");
             }
             Ok((ctx, prepared)) => {
-                let keep = prepared.wanted_entries();
+                let keep: BTreeSet<String> = prepared.wanted_entries().into_iter().collect();
                 let dropped: Vec<String> = self
                     .prepared
                     .wanted_entries()
@@ -258,34 +310,24 @@ impl Daemon {
                     .filter(|n| !keep.contains(n))
                     .collect();
                 if !dropped.is_empty() {
-                    match uninstall::run(&self.ctx, &dropped, Scope::Ours, Matching::Native) {
+                    match uninstall::run(
+                        &self.ctx,
+                        &self.fs,
+                        &dropped,
+                        Scope::Ours,
+                        Matching::Native,
+                    ) {
                         Ok(report) => log_changes(&report, "reload"),
                         Err(e) => tracing::error!("removing entries no longer configured: {e:#}"),
                     }
                 }
                 self.ctx = ctx;
                 self.prepared = prepared;
-                self.sources = watch_sources(&self.ctx);
-                self.converge_now("reload");
+                self.sources = watch_sources(&self.ctx.settings, &self.prepared);
+                self.heal("reload", false);
             }
         }
         notify::ready(&self.status);
-    }
-
-    /// Converges outside the loop guard (reload, upgrade) and publishes the status.
-    fn converge_now(&mut self, trigger: &str) {
-        match install::converge(
-            &self.prepared,
-            Some(&self.fs),
-            &self.ctx.mount,
-            Mode::Restore,
-        ) {
-            Ok(report) => {
-                log_changes(&report, trigger);
-                self.publish(&report);
-            }
-            Err(e) => tracing::error!("{trigger}: converging failed: {e:#}"),
-        }
     }
 
     /// Whether the mount point still shows binfmt_misc.
@@ -317,7 +359,7 @@ impl Daemon {
         notify::stopping();
         tracing::info!("stopping");
         if self.remove_on_stop || self.ctx.settings.daemon.remove_on_stop {
-            let report = uninstall::run(&self.ctx, &[], Scope::Ours, Matching::Native)?;
+            let report = uninstall::run(&self.ctx, &self.fs, &[], Scope::Ours, Matching::Native)?;
             log_changes(&report, "stop");
         }
         Ok(())
@@ -333,33 +375,80 @@ impl Daemon {
         }
     }
 
-    /// `12 emulators registered: aarch64, arm, …`, plus any back-off in force.
+    /// What is really registered after a convergence: `12 emulators registered: aarch64, …`,
+    /// then what is not (failures, back-offs, a disabled instance).
     fn status_line(&self, report: &Report) -> String {
-        let mut names: Vec<String> = Vec::new();
+        let mut served: Vec<String> = Vec::new();
+        let mut failed: Vec<String> = Vec::new();
         for e in &report.entries {
-            if matches!(e.action, Action::Added | Action::Replaced | Action::Kept) {
-                let name = e.target.clone().unwrap_or_else(|| e.name.clone());
-                if !names.contains(&name) {
-                    names.push(name);
+            let name = e.target.clone().unwrap_or_else(|| e.name.clone());
+            match e.action {
+                Action::Added | Action::Replaced | Action::Kept if !served.contains(&name) => {
+                    served.push(name)
                 }
+                Action::Failed if !failed.contains(&name) => failed.push(name),
+                _ => {}
             }
         }
-        let mut line = format!("{} emulators registered: {}", names.len(), names.join(", "));
-        if let Some(b) = self.guard.active(Instant::now()) {
+        let mut line = format!(
+            "{} emulators registered: {}",
+            served.len(),
+            served.join(", ")
+        );
+        if !failed.is_empty() {
+            line.push_str(&format!("; {} failed: {}", failed.len(), failed.join(", ")));
+        }
+        let now = Instant::now();
+        let held: Vec<String> = self
+            .guard
+            .active(now)
+            .map(|(name, b)| {
+                format!(
+                    "{name} (retrying in {} s)",
+                    b.until.saturating_duration_since(now).as_secs().max(1)
+                )
+            })
+            .collect();
+        if !held.is_empty() {
             line.push_str(&format!(
-                "; backing off: {} keeps being changed by another tool, retrying in {} s",
-                b.entry,
-                b.period.as_secs()
+                "; backing off: {} (another tool keeps changing it)",
+                held.join(", ")
             ));
+        }
+        for p in &report.problems {
+            if p.contains("is disabled") {
+                line.push_str("; binfmt_misc is DISABLED: nothing executes");
+            }
         }
         line
     }
 }
 
+/// Whether the first convergence refuses configuration problems (at start) or serves what it
+/// can (later: the configuration was accepted once; a target may lose its interpreter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Refuse,
+    Running,
+}
+
+/// Whether applying `d` undid another tool's change to binfmtd's entry: put back an entry
+/// someone removed, replaced or disabled. The guard counts these (a flush, which removes every
+/// entry at once, is excluded by the caller).
+fn undoes_another_tool(d: &engine::EntryDecision) -> bool {
+    match (d.step, &d.why) {
+        (Step::Enable, _) => true,
+        (Step::Add, _) => true,
+        (Step::Replace, Some(Why::Differs(diffs))) => !diffs.is_empty(),
+        (Step::Replace, Some(Why::TakeOver { entry: None, .. })) => true,
+        _ => false,
+    }
+}
+
 /// The source watch, or `None` (logged) when inotify is unavailable: upgrades are then picked up
 /// on reload only.
-fn watch_sources(ctx: &Context) -> Option<SourceWatch> {
-    SourceWatch::new(ctx)
+fn watch_sources(settings: &crate::config::Settings, prepared: &Prepared) -> Option<SourceWatch> {
+    SourceWatch::new(&settings.interpreter_dirs, &prepared.source_files())
         .inspect_err(|e| tracing::warn!("cannot watch interpreter sources: {e}"))
         .ok()
         .inspect(|s| tracing::debug!(dirs = s.dirs().len(), "watching interpreter sources"))
@@ -401,15 +490,4 @@ fn log_changes(report: &Report, trigger: &str) {
         let reason = e.reason.as_deref().unwrap_or("");
         tracing::error!(entry = %e.name, reason, trigger, "failed");
     }
-}
-
-/// The failed entries, for the start-up error.
-fn failures(report: &Report) -> String {
-    report
-        .entries
-        .iter()
-        .filter(|e| e.action == Action::Failed)
-        .map(|e| format!("{}: {}", e.name, e.reason.as_deref().unwrap_or("failed")))
-        .collect::<Vec<_>>()
-        .join("; ")
 }

@@ -3,18 +3,17 @@
 //!
 //! Package managers install a new file beside the old one and rename it into place
 //! (`IN_MOVED_TO`); a plain copy shows up as `IN_CLOSE_WRITE`. Only names that can be
-//! interpreters count: `qemu-*`, and the file names of configured or resolved sources.
+//! interpreters count: `qemu-*`, and the file names of the sources in use; dpkg's own
+//! temporary names (`*.dpkg-tmp`, `*.dpkg-new`) are not interpreters.
 
 use std::collections::BTreeSet;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use elf_magic::Target;
 use nix::errno::Errno;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
-use crate::commands::Context;
-use crate::interpreter::{DEFAULT_DIRS, Store};
+use crate::interpreter::DEFAULT_DIRS;
 
 /// An inotify instance on the directories interpreters come from.
 #[derive(Debug)]
@@ -25,28 +24,18 @@ pub(crate) struct SourceWatch {
 }
 
 impl SourceWatch {
-    /// Watches the configured `interpreter_dirs`, the default directories, the directories of
-    /// per-target interpreter overrides, and where the installed copies were really copied from
-    /// (symlinks resolved). Missing directories are skipped.
-    pub(crate) fn new(ctx: &Context) -> std::io::Result<SourceWatch> {
+    /// Watches the configured `interpreter_dirs`, the default directories, and the directories
+    /// of the source `files` in use (as given and with symlinks resolved). Missing directories
+    /// are skipped.
+    pub(crate) fn new(
+        interpreter_dirs: &[PathBuf],
+        files: &[PathBuf],
+    ) -> std::io::Result<SourceWatch> {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
-        let settings = &ctx.settings;
-        let mut files: Vec<PathBuf> = Target::ALL
-            .iter()
-            .filter_map(|&t| settings.interpreter_override(t).map(Path::to_path_buf))
-            .collect();
-        let store = Store::at(&settings.install_dir);
-        files.extend(
-            store
-                .names()
-                .iter()
-                .filter_map(|n| store.installed(n))
-                .map(|i| i.source),
-        );
-        let mut dirs: BTreeSet<PathBuf> = settings.interpreter_dirs.iter().cloned().collect();
+        let mut dirs: BTreeSet<PathBuf> = interpreter_dirs.iter().cloned().collect();
         dirs.extend(DEFAULT_DIRS.iter().map(PathBuf::from));
         let mut names = BTreeSet::new();
-        for file in &files {
+        for file in files {
             for f in [Some(file.clone()), std::fs::canonicalize(file).ok()]
                 .into_iter()
                 .flatten()
@@ -112,7 +101,11 @@ impl SourceWatch {
             }
             let Some(name) = event.name else { continue };
             let name = name.to_string_lossy().into_owned();
-            if (name.starts_with("qemu-") || self.names.contains(&name)) && !out.contains(&name) {
+            let package_temp = name.contains(".dpkg-");
+            if (name.starts_with("qemu-") || self.names.contains(&name))
+                && !package_temp
+                && !out.contains(&name)
+            {
                 out.push(name);
             }
         }

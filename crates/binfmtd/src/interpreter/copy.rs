@@ -1,4 +1,5 @@
-//! Staging a copy of a verified interpreter: a hashed temporary file in the install directory.
+//! Staging a copy of a verified interpreter (a hashed temporary file in the install directory),
+//! and hashing files.
 //!
 //! The temporary file is deleted when the `Staged` value is dropped without being persisted, so
 //! an error or a crash in between never leaves a half-written interpreter under its real name.
@@ -42,7 +43,7 @@ pub(super) fn open_verified(source: &Verified) -> Result<File, InterpreterError>
             Some(nix::libc::ENOENT) | Some(nix::libc::ELOOP) => changed(),
             _ => InterpreterError::io("opening", path, e),
         })?;
-    if !identity_of(&file, path)?.same_identity(source) {
+    if !identity_of(&file, path)?.same_file(source) {
         return Err(changed());
     }
     Ok(file)
@@ -87,14 +88,10 @@ pub(super) fn stage(dir: &Path, name: &str, source: &Verified) -> Result<Staged,
         copied += n as u64;
     }
     let after = identity(&input)?;
-    if copied != source.size || !after.same_identity(source) {
+    if copied != source.size || !after.same_file(source) {
         return Err(changed());
     }
-    let sha256 = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = hex(hasher);
     Ok(Staged {
         tmp,
         sha256,
@@ -119,4 +116,48 @@ impl Staged {
             .map_err(|e| InterpreterError::store("renaming an interpreter into", dir, e.error))?;
         sync_dir(dir)
     }
+}
+
+/// SHA-256 of the verified file `source`, failing with [`InterpreterError::SourceChanged`] if it
+/// is not (or stops being) the verified file.
+pub fn hash_verified(source: &Verified) -> Result<String, InterpreterError> {
+    let path = &source.path;
+    let mut file = open_verified(source)?;
+    let sha256 = hash_reader(&mut file, path)?;
+    if !identity_of(&file, path)?.same_file(source) {
+        return Err(InterpreterError::SourceChanged { path: path.clone() });
+    }
+    Ok(sha256)
+}
+
+/// SHA-256 of the regular file at `path` (symlinks not followed).
+pub(super) fn hash_file(path: &Path) -> Result<String, InterpreterError> {
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| InterpreterError::io("opening", path, e))?;
+    hash_reader(&mut file, path)
+}
+
+fn hash_reader(file: &mut File, path: &Path) -> Result<String, InterpreterError> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(InterpreterError::io("reading", path, e)),
+        }
+    }
+    Ok(hex(hasher))
+}
+
+fn hex(hasher: Sha256) -> String {
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -1,10 +1,11 @@
-//! `<install dir>/manifest.json`: what was installed from where, read whole and replaced atomically.
+//! `<install dir>/manifest.json`: what was installed from where, and a cache of source digests,
+//! read whole and replaced atomically.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, Metadata, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,12 +19,16 @@ pub(super) const MANIFEST_FILE: &str = "manifest.json";
 const FORMAT: u32 = 1;
 
 /// The whole manifest: one record per installed interpreter name.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Manifest {
     /// Always [`FORMAT`] when written by this code.
     pub(super) format: u32,
     /// Records by interpreter name (`qemu-aarch64`), sorted for stable output.
     pub(super) interpreters: BTreeMap<String, Record>,
+    /// What is known about source files by their stat identity, so that an unchanged source is
+    /// never read again (absent in manifests of older binfmtd versions).
+    #[serde(default)]
+    pub(super) digests: BTreeMap<PathBuf, Digest>,
 }
 
 impl Default for Manifest {
@@ -31,12 +36,24 @@ impl Default for Manifest {
         Self {
             format: FORMAT,
             interpreters: BTreeMap::new(),
+            digests: BTreeMap::new(),
         }
     }
 }
 
+/// What binfmtd learnt about one source file, valid while its stat identity is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// The identity it was read under.
+    pub identity: Verified,
+    /// SHA-256 of its content, lowercase hex.
+    pub sha256: String,
+    /// QEMU's version string, if `--version` answered.
+    pub version: Option<String>,
+}
+
 /// One installed interpreter.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Record {
     /// The source it was copied from, with the source's stat identity at copy time.
     pub(super) source: Verified,
@@ -67,6 +84,12 @@ pub(super) struct FileStamp {
 
 impl FileStamp {
     /// The stamp of a file's metadata.
+    /// Whether `other` is the same file with the same content (ctime aside: hard links move
+    /// it, see [`Verified::same_file`]).
+    pub(super) fn same_file(&self, other: &FileStamp) -> bool {
+        (self.size, self.ino, self.mtime) == (other.size, other.ino, other.mtime)
+    }
+
     pub(super) fn of(meta: &Metadata) -> Self {
         Self {
             size: meta.size(),
@@ -97,6 +120,22 @@ pub(super) fn load(dir: &Path) -> Result<Manifest, InterpreterError> {
             Ok(Manifest::default())
         }
     }
+}
+
+/// Whether `path` is a binfmtd manifest (of any format version).
+pub(super) fn is_manifest(path: &Path) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[allow(dead_code)] // Only its presence is checked.
+        format: u32,
+        #[allow(dead_code)]
+        interpreters: serde_json::Value,
+    }
+    let small = fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() < 16 << 20);
+    small
+        && fs::read(path)
+            .ok()
+            .is_some_and(|b| serde_json::from_slice::<Probe>(&b).is_ok())
 }
 
 /// Replaces the manifest of `dir` atomically: temporary file, fsync, rename, fsync of `dir`.

@@ -1,85 +1,90 @@
-//! `Store`: the managed install directory of verified interpreter copies and its manifest.
+//! `Store`: the managed install directory of verified interpreters and its manifest.
 //!
-//! Invariants: nothing in the directory is ever opened for writing under its final name (copies
-//! are staged in temporary files and renamed into place, so a kernel-pinned interpreter is never
-//! touched); an unchanged source is recognised from `stat` alone, without reading its contents.
-//! Callers serialize concurrent processes with their own lock.
+//! Reading ([`Store::snapshot`]) and writing ([`Writer`]) are separate: the engine decides from
+//! a snapshot what to put where, and a writer, taken under the lock, only does that.
+//!
+//! Invariants:
+//! - nothing in the directory is ever opened for writing under its final name: a file is linked
+//!   or copied to a temporary name (`.<name>.<unique>.tmp`), fsynced, and renamed into place, so
+//!   a kernel-pinned interpreter is never touched (no ETXTBSY, no half-written file);
+//! - where the source and the store share a filesystem the managed file is a **hard link** to the
+//!   verified source (no second copy); it survives the package's removal or upgrade (dpkg renames
+//!   a new file over the old name, the link keeps the old inode) and is recognised by its stat
+//!   stamp like a copy;
+//! - a temporary file left by a killed run is a [`Snapshot::leftovers`] entry, deleted by the
+//!   next run that writes; a file renamed into place whose manifest record was not saved is
+//!   recognised by its content on the next run.
 
+use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, Permissions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::adopt;
-use super::copy::stage;
+use super::copy::{hash_file, stage};
 use super::error::InterpreterError;
-use super::manifest::{self, FileStamp, MANIFEST_FILE, Record, sync_dir};
+use super::manifest::{self, Digest, FileStamp, MANIFEST_FILE, Manifest, Record, sync_dir};
 use super::verify::Verified;
-use super::version::qemu_version;
 
 /// Default install directory; the configuration may choose another.
 pub const DEFAULT_INSTALL_DIR: &str = "/var/lib/binfmtd/interpreters";
 
-/// Install directories of every binfmtd installation: the default one and the container
-/// image's (`packaging/container/binfmtd.toml`). Entries running interpreters there are
-/// binfmtd's, whichever installation registered them.
-pub const KNOWN_INSTALL_DIRS: &[&str] = &[DEFAULT_INSTALL_DIR, "/usr/libexec/binfmtd"];
+/// Where `binfmtd install --persist` puts the container image's interpreters on a host.
+pub const PERSISTED_DIR: &str = "/usr/local/lib/binfmtd/qemu";
+
+/// Install directories of every binfmtd installation: the default one, the container image's
+/// (`packaging/container/binfmtd.toml`) and a persisted image's. Entries running interpreters
+/// there are binfmtd's, whichever installation registered them, and interpreters found there are
+/// used where they are.
+pub const KNOWN_INSTALL_DIRS: &[&str] =
+    &[DEFAULT_INSTALL_DIR, "/usr/libexec/binfmtd", PERSISTED_DIR];
 
 /// The managed install directory.
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
     canonical: Option<PathBuf>,
-    /// The last manifest read, with the stamp of the file it came from: queries re-read and
-    /// re-parse it only when the file changed (one `stat` instead of a read per query).
-    cache: Arc<Mutex<Option<CachedManifest>>>,
 }
 
-/// A parsed manifest and the stamp of the file it was read from.
-type CachedManifest = (FileStamp, Arc<manifest::Manifest>);
-
-/// The outcome of [`Store::install`], or the state reported by [`Store::installed`].
+/// What the manifest records about one installed interpreter (for `status` and the daemon).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Installed {
     /// Interpreter name, e.g. `qemu-aarch64`.
     pub name: String,
-    /// The managed copy to register with the kernel.
+    /// The managed file the kernel entries point at.
     pub path: PathBuf,
-    /// The resolved source it was copied from.
+    /// The source it came from.
     pub source: PathBuf,
-    /// SHA-256 of the managed copy, lowercase hex.
+    /// SHA-256 of its content, lowercase hex.
     pub sha256: String,
     /// QEMU's version string, if known.
     pub version: Option<String>,
-    /// Size in bytes.
-    pub size: u64,
-    /// True if the managed copy was (re)written by this call: a kernel entry that pinned the
-    /// old file must then be replaced.
-    pub changed: bool,
-    /// The previous copy's digest, when this call replaced it.
-    pub previous_sha256: Option<String>,
-    /// The previous copy's version, when this call replaced it.
-    pub previous_version: Option<String>,
 }
 
-impl Installed {
-    fn from_record(name: &str, path: PathBuf, record: &Record) -> Self {
-        Self {
-            name: name.to_owned(),
-            path,
-            source: record.source.path.clone(),
-            sha256: record.sha256.clone(),
-            version: record.version.clone(),
-            size: record.size,
-            changed: false,
-            previous_sha256: None,
-            previous_version: None,
-        }
-    }
+/// The state of one managed file, as the engine needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedCopy {
+    /// SHA-256 of its content: as recorded, or (an unrecorded or altered file) read now.
+    pub sha256: String,
+    /// Its QEMU version, when recorded for these bytes.
+    pub version: Option<String>,
+    /// The source identity recorded for it; `None` for an unrecorded or altered file.
+    pub source: Option<Verified>,
+}
+
+/// A read-only view of the store's files.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The managed files asked about that exist, by name.
+    pub managed: BTreeMap<String, ManagedCopy>,
+    /// Temporary files left by interrupted runs, with their sizes.
+    pub leftovers: Vec<(PathBuf, u64)>,
+    /// The cache of source digests.
+    pub digests: BTreeMap<PathBuf, Digest>,
 }
 
 impl Store {
@@ -109,11 +114,7 @@ impl Store {
     pub fn at(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         let canonical = fs::canonicalize(&dir).ok();
-        Self {
-            dir,
-            canonical,
-            cache: Arc::default(),
-        }
+        Self { dir, canonical }
     }
 
     /// The install directory as configured.
@@ -121,13 +122,22 @@ impl Store {
         &self.dir
     }
 
-    /// Where the managed copy called `name` lives: `<dir>/<name>`.
+    /// Where the managed file called `name` lives: `<dir>/<name>`.
     pub fn path_of(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
-    /// True if `path` names a managed copy in this directory (whether or not it still exists),
-    /// which tells binfmtd's kernel entries from other tools'.
+    /// Every directory whose interpreters are binfmtd's: this one (as configured and resolved)
+    /// and [`KNOWN_INSTALL_DIRS`].
+    pub fn binfmtd_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.dir.clone()];
+        dirs.extend(self.canonical.clone());
+        dirs.extend(KNOWN_INSTALL_DIRS.iter().map(PathBuf::from));
+        dirs.dedup();
+        dirs
+    }
+
+    /// True if `path` names a managed file in this directory (whether or not it still exists).
     pub fn contains_path(&self, path: &Path) -> bool {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return false;
@@ -136,180 +146,320 @@ impl Store {
         ours && name.to_str().is_some_and(|n| validate_name(n).is_ok())
     }
 
-    /// Whether a kernel entry running `path` is binfmtd's: an interpreter in this store, or in the
-    /// install directory of another binfmtd installation (the container image's, the default
-    /// one), so that the host's service takes over what the image registered instead of treating
-    /// it as another tool's.
-    pub fn owns(&self, path: &Path) -> bool {
-        self.contains_path(path)
-            || path.parent().is_some_and(|dir| {
-                KNOWN_INSTALL_DIRS
-                    .iter()
-                    .any(|known| dir == Path::new(known))
-            })
+    /// Free bytes for an unprivileged writer where the copies go (the directory, or its nearest
+    /// existing parent before it is created).
+    pub fn free_space(&self) -> Result<u64, InterpreterError> {
+        let at = nearest_existing(&self.dir);
+        let stat = nix::sys::statvfs::statvfs(&at)
+            .map_err(|e| InterpreterError::io("statvfs", &at, io::Error::from(e)))?;
+        Ok(widen(stat.blocks_available()).saturating_mul(widen(stat.fragment_size())))
+    }
+
+    /// The device of the filesystem the managed files go to (for hard links).
+    pub fn device(&self) -> Option<u64> {
+        fs::metadata(nearest_existing(&self.dir))
+            .ok()
+            .map(|m| m.dev())
+    }
+
+    /// The manifest's record of `name`, if its managed file still exists.
+    pub fn installed(&self, name: &str) -> Option<Installed> {
+        let manifest = manifest::load(&self.dir).ok()?;
+        let record = manifest.interpreters.get(name)?;
+        let path = self.path_of(name);
+        stamp_of(&path)?;
+        Some(Installed {
+            name: name.to_string(),
+            path,
+            source: record.source.path.clone(),
+            sha256: record.sha256.clone(),
+            version: record.version.clone(),
+        })
     }
 
     /// Names recorded in the manifest, sorted.
     pub fn names(&self) -> Vec<String> {
-        self.load_quietly()
+        manifest::load(&self.dir)
             .map(|m| m.interpreters.keys().cloned().collect())
             .unwrap_or_default()
     }
 
-    /// What the manifest records for `name`, if its managed copy still exists.
-    pub fn installed(&self, name: &str) -> Option<Installed> {
-        let manifest = self.load_quietly()?;
-        let record = manifest.interpreters.get(name)?;
-        let path = self.path_of(name);
-        stamp_of(&path)?;
-        Some(Installed::from_record(name, path, record))
-    }
-
-    /// True if [`Store::install`] of `source` under `name` would copy nothing (stat only).
-    pub fn is_current(&self, name: &str, source: &Verified) -> bool {
-        let Some(manifest) = self.load_quietly() else {
-            return false;
-        };
-        manifest
-            .interpreters
-            .get(name)
-            .is_some_and(|r| self.unchanged(name, r, source))
-    }
-
-    fn unchanged(&self, name: &str, record: &Record, source: &Verified) -> bool {
-        record.source.same_identity(source)
-            && stamp_of(&self.path_of(name)) == Some(record.installed)
-    }
-
-    /// Installs `source` as `<dir>/<name>` unless the manifest shows it is already there.
-    ///
-    /// Unchanged source (same path, size, mtime, ctime and inode) and intact managed copy: no
-    /// file contents are read and nothing is written. Otherwise the source is copied into a
-    /// temporary file while hashing; if the digest equals the recorded one and the copy is
-    /// intact, only the manifest is refreshed (`changed == false`); else the copy is renamed
-    /// into place (`changed == true`) and the manifest updated.
-    pub fn install(&self, name: &str, source: &Verified) -> Result<Installed, InterpreterError> {
-        validate_name(name)?;
-        let target = self.path_of(name);
-        // The common case (a daemon restoring a flushed table): nothing to copy, decided from the
-        // cached manifest and two stats.
-        if let Some(cached) = self.load_quietly()
-            && let Some(prev) = cached.interpreters.get(name)
-            && self.unchanged(name, prev, source)
-        {
-            return Ok(Installed::from_record(name, target, prev));
-        }
-        let mut manifest = manifest::load(&self.dir)?;
-        let previous = manifest.interpreters.get(name).cloned();
-        if let Some(prev) = &previous
-            && self.unchanged(name, prev, source)
-        {
-            return Ok(Installed::from_record(name, target, prev));
-        }
-        if adopt::is_in_place(source, &target) {
-            // Already the managed file (the container image's layout): record it, copy nothing.
-            let installed =
-                adopt::record_in_place(name, &target, source, previous.as_ref(), &mut manifest)?;
-            manifest::save(&self.dir, &manifest)?;
-            return Ok(installed);
-        }
-        let staged = stage(&self.dir, name, source)?;
-        let intact = previous
-            .as_ref()
-            .filter(|prev| stamp_of(&target) == Some(prev.installed));
-        if let Some(prev) = intact
-            && prev.sha256 == staged.sha256
-        {
-            // Same bytes under a new stat identity (a touch, a reinstall of the same package):
-            // keep the pinned copy, remember the new identity so the next run skips by stat.
-            let record = Record {
-                source: staged.source.clone(),
-                ..prev.clone()
+    /// The state of the managed files `names`, the leftovers of interrupted runs and the digest
+    /// cache. Reads only the manifest and `stat`s, except for a managed file the manifest does
+    /// not describe (unrecorded, or altered since): that one is hashed, so an interrupted run is
+    /// recognised instead of copied again.
+    pub fn snapshot(&self, names: &[&str]) -> Snapshot {
+        let manifest = manifest::load(&self.dir)
+            .inspect_err(|e| tracing::warn!("{e}"))
+            .unwrap_or_default();
+        let mut managed = BTreeMap::new();
+        for &name in names {
+            let path = self.path_of(name);
+            let Some(stamp) = stamp_of(&path) else {
+                continue;
             };
-            let installed = Installed::from_record(name, target, &record);
-            manifest.interpreters.insert(name.to_owned(), record);
-            manifest::save(&self.dir, &manifest)?;
-            return Ok(installed);
+            let record = manifest.interpreters.get(name);
+            let copy = match record {
+                Some(r) if r.installed.same_file(&stamp) => ManagedCopy {
+                    sha256: r.sha256.clone(),
+                    version: r.version.clone(),
+                    source: Some(r.source.clone()),
+                },
+                _ => match hash_file(&path) {
+                    Ok(sha256) => ManagedCopy {
+                        version: record
+                            .filter(|r| r.sha256 == sha256)
+                            .and_then(|r| r.version.clone()),
+                        sha256,
+                        source: None,
+                    },
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        continue;
+                    }
+                },
+            };
+            managed.insert(name.to_string(), copy);
         }
-        let (sha256, source) = (staged.sha256.clone(), staged.source.clone());
-        staged.persist(&self.dir, &target)?;
+        Snapshot {
+            managed,
+            leftovers: self.leftovers(),
+            digests: manifest.digests,
+        }
+    }
+
+    /// Temporary files of binfmtd's (`.<name>.<unique>.tmp`) left in the directory.
+    fn leftovers(&self) -> Vec<(PathBuf, u64)> {
+        let Ok(dir) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        dir.filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with('.') && name.ends_with(".tmp")
+            })
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                meta.is_file().then(|| (e.path(), meta.len()))
+            })
+            .collect()
+    }
+
+    /// A writer on the store (call under the lock): loads the manifest once.
+    pub fn writer(&self) -> Result<Writer<'_>, InterpreterError> {
+        let manifest = manifest::load(&self.dir)?;
+        Ok(Writer {
+            store: self,
+            saved: manifest.clone(),
+            manifest,
+        })
+    }
+}
+
+/// Puts files into the store and records them; [`Writer::commit`] saves the manifest once.
+#[derive(Debug)]
+pub struct Writer<'a> {
+    store: &'a Store,
+    manifest: Manifest,
+    saved: Manifest,
+}
+
+/// How [`Writer::put`] placed a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// A hard link to the source: no second copy.
+    Linked,
+    /// A copy.
+    Copied,
+}
+
+impl Writer<'_> {
+    /// Deletes a temporary file left by an interrupted run (`path` must be one of
+    /// [`Snapshot::leftovers`]).
+    pub fn clean(&self, path: &Path) -> Result<(), InterpreterError> {
+        let ok = path.parent() == Some(self.store.dir.as_path())
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"));
+        if !ok {
+            return Err(InterpreterError::InvalidName {
+                name: path.display().to_string(),
+            });
+        }
+        match fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(InterpreterError::store(
+                "removing a temporary file from",
+                &self.store.dir,
+                e,
+            )),
+        }
+    }
+
+    /// Puts the verified `source` in place as `name`: a hard link when `link` (falling back to a
+    /// copy when the filesystem refuses), else a copy whose digest must be `sha256`.
+    pub fn put(
+        &mut self,
+        name: &str,
+        source: &Verified,
+        sha256: &str,
+        version: Option<String>,
+        link: bool,
+    ) -> Result<Placed, InterpreterError> {
+        validate_name(name)?;
+        let dir = &self.store.dir;
+        let target = self.store.path_of(name);
+        let linked = if link {
+            self.link(name, source, &target)?
+        } else {
+            None
+        };
+        let (placed, source) = match linked {
+            Some(identity) => (Placed::Linked, identity),
+            None => {
+                let staged = stage(dir, name, source)?;
+                if staged.sha256 != sha256 {
+                    return Err(InterpreterError::SourceChanged {
+                        path: source.path.clone(),
+                    });
+                }
+                let identity = staged.source.clone();
+                staged.persist(dir, &target)?;
+                (Placed::Copied, identity)
+            }
+        };
         let meta =
             fs::symlink_metadata(&target).map_err(|e| InterpreterError::io("stat", &target, e))?;
         let record = Record {
             installed: FileStamp::of(&meta),
             size: source.size,
-            source,
-            sha256,
-            version: qemu_version(&target),
+            sha256: sha256.to_string(),
+            version: version.clone(),
+            source: source.clone(),
             installed_at: now(),
         };
-        let installed = Installed {
-            changed: true,
-            previous_sha256: previous.as_ref().map(|p| p.sha256.clone()),
-            previous_version: previous.and_then(|p| p.version),
-            ..Installed::from_record(name, target, &record)
-        };
-        manifest.interpreters.insert(name.to_owned(), record);
-        manifest::save(&self.dir, &manifest)?;
-        Ok(installed)
+        self.manifest.interpreters.insert(name.to_string(), record);
+        self.remember(Digest {
+            identity: source,
+            sha256: sha256.to_string(),
+            version,
+        });
+        Ok(placed)
     }
 
-    /// Removes the managed copy `name` and its manifest record; true if either existed.
-    ///
-    /// Unlinking is safe even while the kernel has the file pinned: the entry keeps its inode.
-    pub fn remove(&self, name: &str) -> Result<bool, InterpreterError> {
+    /// Links `source` to a temporary name and renames it over `target`. Returns the source's
+    /// identity after linking (linking changes its ctime), or `None` when the filesystem refuses
+    /// the link (another filesystem, a hard-link restriction): the caller copies instead.
+    fn link(
+        &self,
+        name: &str,
+        source: &Verified,
+        target: &Path,
+    ) -> Result<Option<Verified>, InterpreterError> {
+        let dir = &self.store.dir;
+        let temp = dir.join(temp_name(name));
+        if let Err(e) = fs::hard_link(&source.path, &temp) {
+            tracing::debug!(source = %source.path.display(), "cannot hard-link ({e}): copying");
+            return Ok(None);
+        }
+        let undo = |e| {
+            let _ = fs::remove_file(&temp);
+            e
+        };
+        // The link must be the verified file: same inode, size and content time.
+        let meta = fs::symlink_metadata(&temp)
+            .map_err(|e| undo(InterpreterError::io("stat", &temp, e)))?;
+        let same = meta.ino() == source.ino
+            && meta.dev() == source.dev
+            && meta.size() == source.size
+            && super::verify::Timestamp::mtime(&meta) == source.mtime;
+        if !same {
+            return Err(undo(InterpreterError::SourceChanged {
+                path: source.path.clone(),
+            }));
+        }
+        fs::rename(&temp, target).map_err(|e| {
+            undo(InterpreterError::store(
+                "renaming an interpreter into",
+                dir,
+                e,
+            ))
+        })?;
+        sync_dir(dir)?;
+        // Linking and renaming moved the inode's ctime: record its identity as it is now.
+        let meta =
+            fs::symlink_metadata(target).map_err(|e| InterpreterError::io("stat", target, e))?;
+        Ok(Some(Verified::from_metadata(source.path.clone(), &meta)))
+    }
+
+    /// Records that the managed `name` (already holding the source's bytes) now stands for
+    /// `source`'s identity: a `touch`, a reinstall of the same build, or a file an interrupted
+    /// run renamed into place without recording it.
+    pub fn record(
+        &mut self,
+        name: &str,
+        source: &Verified,
+        sha256: &str,
+        version: Option<String>,
+    ) -> Result<(), InterpreterError> {
         validate_name(name)?;
-        let path = self.path_of(name);
-        let had_file = match fs::remove_file(&path) {
-            Ok(()) => true,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => {
-                return Err(InterpreterError::store(
-                    "removing an interpreter from",
-                    &self.dir,
-                    e,
-                ));
-            }
+        let target = self.store.path_of(name);
+        let meta =
+            fs::symlink_metadata(&target).map_err(|e| InterpreterError::io("stat", &target, e))?;
+        let installed_at = self
+            .manifest
+            .interpreters
+            .get(name)
+            .map_or_else(now, |r| r.installed_at);
+        let record = Record {
+            installed: FileStamp::of(&meta),
+            size: source.size,
+            sha256: sha256.to_string(),
+            version,
+            source: source.clone(),
+            installed_at,
         };
-        let mut manifest = manifest::load(&self.dir)?;
-        let had_record = manifest.interpreters.remove(name).is_some();
-        if had_record {
-            manifest::save(&self.dir, &manifest)?;
-        } else if had_file {
-            sync_dir(&self.dir)?;
-        }
-        Ok(had_file || had_record)
+        self.manifest.interpreters.insert(name.to_string(), record);
+        Ok(())
     }
 
-    /// Free bytes for an unprivileged writer in the install directory, to check that the copies
-    /// a plan needs will fit before the first write.
-    pub fn free_space(&self) -> Result<u64, InterpreterError> {
-        let stat = nix::sys::statvfs::statvfs(&self.dir)
-            .map_err(|e| InterpreterError::io("statvfs", &self.dir, io::Error::from(e)))?;
-        Ok(widen(stat.blocks_available()).saturating_mul(widen(stat.fragment_size())))
+    /// Caches what was learnt about a source file.
+    pub fn remember(&mut self, digest: Digest) {
+        self.manifest
+            .digests
+            .insert(digest.identity.path.clone(), digest);
     }
 
-    fn load_quietly(&self) -> Option<Arc<manifest::Manifest>> {
-        let stamp = stamp_of(&self.dir.join(MANIFEST_FILE));
-        let mut cache = self.cache.lock().ok()?;
-        if let (Some(stamp), Some((cached, manifest))) = (stamp, cache.as_ref())
-            && *cached == stamp
-        {
-            return Some(Arc::clone(manifest));
+    /// Saves the manifest when anything changed.
+    pub fn commit(self) -> Result<(), InterpreterError> {
+        if self.manifest == self.saved {
+            return Ok(());
         }
-        let manifest = manifest::load(&self.dir)
-            .map_err(|err| tracing::warn!(%err, "cannot read the interpreter manifest"))
-            .ok()
-            .map(Arc::new)?;
-        *cache = stamp.map(|stamp| (stamp, Arc::clone(&manifest)));
-        Some(manifest)
+        manifest::save(&self.store.dir, &self.manifest)
     }
+}
+
+/// A unique temporary name for `name` in the store.
+fn temp_name(name: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(".{name}.{}-{n}.tmp", std::process::id())
+}
+
+/// `path`, or its nearest existing ancestor.
+fn nearest_existing(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
 }
 
 /// The install directory must belong to whoever runs binfmtd (root, normally) and be writable
 /// by nobody else.
 fn check_ownership(dir: &Path) -> Result<(), InterpreterError> {
-    use std::os::unix::fs::MetadataExt;
     let meta = fs::metadata(dir).map_err(|e| InterpreterError::store("inspecting", dir, e))?;
     let euid = nix::unistd::geteuid().as_raw();
     let mode = meta.mode() & 0o7777;

@@ -89,15 +89,16 @@ impl Verified {
         }
     }
 
-    /// True when `other` has the same path, size, mtime, ctime and inode.
-    ///
-    /// The device number is left out on purpose: it is not stable across reboots on every
-    /// filesystem (overlayfs, btrfs subvolumes), and an inode plus ctime already pins the file.
-    pub fn same_identity(&self, other: &Verified) -> bool {
+    /// True when `other` is the same file with the same content as far as `stat` tells: same
+    /// path, inode, size and mtime. This is the key of the digest cache and how a file read is
+    /// known to be the file verified. ctime is left out on purpose: every hard link to the file
+    /// (binfmtd's store, another store, dpkg) moves it without touching the content; rewriting
+    /// a root-owned interpreter in place while keeping its size and forging its mtime is not a
+    /// case binfmtd defends against.
+    pub fn same_file(&self, other: &Verified) -> bool {
         self.path == other.path
             && self.size == other.size
             && self.mtime == other.mtime
-            && self.ctime == other.ctime
             && self.ino == other.ino
     }
 }

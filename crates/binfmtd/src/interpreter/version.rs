@@ -76,3 +76,26 @@ pub fn parse_version(output: &str) -> Option<String> {
     let starts_with_digit = version.chars().next().is_some_and(|c| c.is_ascii_digit());
     (program.starts_with("qemu-") && starts_with_digit).then(|| version.to_owned())
 }
+
+/// Orders two QEMU versions as printed by `--version` (`7.2.22 (Debian …)`, `10.0.13`) by their
+/// leading numbers; an unknown version is older than any known one.
+pub fn compare_versions(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    fn numbers(v: &str) -> Vec<u64> {
+        v.split(|c: char| !c.is_ascii_digit() && c != '.')
+            .next()
+            .unwrap_or_default()
+            .split('.')
+            .map_while(|n| n.parse().ok())
+            .collect()
+    }
+    match (a, b) {
+        (Some(a), Some(b)) => numbers(a).cmp(&numbers(b)),
+        (a, b) => a.is_some().cmp(&b.is_some()),
+    }
+}
+
+/// The major and minor version of a QEMU version string (`10.0.13 (Debian …)` → (10, 0)).
+pub fn major_minor(version: &str) -> Option<(u64, u64)> {
+    let mut parts = version.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}

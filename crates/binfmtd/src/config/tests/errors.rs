@@ -37,7 +37,7 @@ fn unknown_keys_list_the_valid_ones_and_suggest_the_closest() {
     assert_error(
         "flags = \"F\"\n  flgas = \"F\"\n",
         "c.toml:2:3: unknown key `flgas`; did you mean `flags`? valid keys: targets, flags, \
-         interpreter_dirs, install_dir, entry_prefix, others, target, entry, daemon",
+         interpreter_dirs, install_dir, entry_prefix, others, distribution, target, entry, daemon",
     );
     assert_error(
         "[target.arm64]\ninterpeter = \"/x\"\n",
@@ -135,7 +135,7 @@ fn two_keys_naming_one_target_are_rejected() {
 
 #[test]
 fn bad_flags_list_the_valid_letters() {
-    let fix = "valid flags are P, O, C and F (e.g. \"PF\")";
+    let fix = "valid flags are P, O, C and F, and T, D, L on Linux >= 7.3 (e.g. \"PF\")";
     assert_error(
         "flags = \"PX\"\n",
         &format!("c.toml:1:9: unknown flag 'X' in flags \"PX\"; {fix}"),

@@ -1,7 +1,8 @@
 //! Unit tests for the interpreter module, against real binaries on this machine.
 //!
 //! They use `/usr/bin/qemu-aarch64-static` (qemu-user-static), `/bin/ls` and the foreign busybox
-//! fixture from `tests/fixtures.sh`; a test whose input is missing prints why and returns.
+//! fixture from `tests/fixtures.sh`; a test whose input is missing prints why and returns, or
+//! fails under `CI=true` ([`binfmtd_tests::skip`]).
 
 mod discover;
 mod sandboxed;
@@ -20,34 +21,15 @@ pub(super) const QEMU: &str = "/usr/bin/qemu-aarch64-static";
 /// A second, different real interpreter (the "upgraded" contents in store tests).
 pub(super) const QEMU_OTHER: &str = "/usr/bin/qemu-arm-static";
 
-/// Returns `path` if it exists, or prints a skip message.
+/// Returns `path` if it exists, else skips (a failure under `CI=true`).
 pub(super) fn need(path: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(path);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: {} is missing (install qemu-user-static)",
-            path.display()
-        );
-        None
-    }
+    binfmtd_tests::need_path(path, path, "tests/setup.sh installs qemu-user-static")
 }
 
-/// A foreign fixture under `target/fixtures`, or a skip message.
+/// A foreign fixture under the fixtures directory, else a skip (a failure under `CI=true`).
 pub(super) fn fixture(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/fixtures")
-        .join(rel);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: {} is missing (run tests/fixtures.sh)",
-            path.display()
-        );
-        None
-    }
+    let path = binfmtd_tests::fixtures::fixtures_dir().join(rel);
+    binfmtd_tests::need_path(rel, path, "tests/fixtures.sh downloads it")
 }
 
 /// The aarch64 busybox-static fixture.
@@ -55,11 +37,14 @@ pub(super) fn busybox_arm64() -> Option<PathBuf> {
     fixture("pkg/busybox-static_arm64/bin/busybox")
 }
 
-/// True when running as root, so copies are root-owned; prints a skip message otherwise.
+/// True when running as root, so copies are root-owned; skips otherwise.
 pub(super) fn root() -> bool {
     let root = nix::unistd::geteuid().is_root();
     if !root {
-        eprintln!("skipping: needs root so that copies are root-owned");
+        binfmtd_tests::skip(
+            "root-owned copies",
+            "needs root so that copies are root-owned",
+        );
     }
     root
 }

@@ -24,7 +24,10 @@ fn in_sandbox(test: &str) -> bool {
         .args(["--user", "--map-root-user", "--mount", "true"])
         .status();
     if !probe.is_ok_and(|s| s.success()) {
-        eprintln!("skipping: unshare --user --map-root-user --mount is not available here");
+        binfmtd_tests::skip(
+            test,
+            "unshare --user --map-root-user --mount is not available here",
+        );
         return false;
     }
     let exe = std::env::current_exe().unwrap();
@@ -101,7 +104,11 @@ fn a_full_install_dir_gives_a_clear_error_and_leaves_nothing() {
         store.free_space().unwrap() < source.size,
         "the tmpfs must be too small"
     );
-    let err = store.install("qemu-aarch64", &source).unwrap_err();
+    let sha = super::super::hash_verified(&source).unwrap();
+    let mut writer = store.writer().unwrap();
+    let err = writer
+        .put("qemu-aarch64", &source, &sha, None, false)
+        .unwrap_err();
     let msg = err.to_string();
     assert!(
         matches!(&err, InterpreterError::StoreUnusable { source, .. }

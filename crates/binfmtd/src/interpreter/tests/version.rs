@@ -80,3 +80,25 @@ fn a_hanging_program_is_killed_after_the_timeout() {
         start.elapsed()
     );
 }
+
+#[test]
+fn versions_compare_by_their_numbers() {
+    use std::cmp::Ordering::*;
+    let c = |a, b| super::super::compare_versions(a, b);
+    assert_eq!(
+        c(
+            Some("10.0.13"),
+            Some("7.2.22 (Debian 1:7.2+dfsg-7+deb12u18)")
+        ),
+        Greater
+    );
+    assert_eq!(c(Some("7.2.22"), Some("7.2.3")), Greater);
+    assert_eq!(c(Some("11.1.3 (Debian)"), Some("11.1.3")), Equal);
+    assert_eq!(c(None, Some("1.0")), Less);
+    assert_eq!(c(None, None), Equal);
+    assert_eq!(
+        super::super::major_minor("10.0.13 (Debian 1:10.0.13+ds-1)"),
+        Some((10, 0))
+    );
+    assert_eq!(super::super::major_minor("x"), None);
+}

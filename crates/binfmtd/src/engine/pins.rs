@@ -1,10 +1,12 @@
-//! What binfmtd registered: per entry, the digest and version of the interpreter the kernel pinned.
+//! What binfmtd registered ("pins"): per entry, the interpreter path it wrote and the digest and
+//! version of the file the kernel pinned.
 //!
 //! With the `F` flag the kernel keeps the interpreter file it opened at registration; the entry
 //! file still shows the path, which says nothing about *which* file sits behind it after an
 //! upgrade. This record (`registrations.json` in the install directory) answers that for
-//! `status`, and tells `install` that an entry must be re-registered because its interpreter
-//! was replaced on disk since (also after a crash between the copy and the re-registration).
+//! `status`, tells the engine that an entry must be re-registered because its interpreter was
+//! replaced on disk since (also after a crash between the copy and the re-registration), and
+//! makes configured `[[entry]]`s recognisable as binfmtd's (their interpreter is anywhere).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -44,7 +46,10 @@ impl Registrations {
 
     /// Writes the record atomically (temporary file, fsync, rename).
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".registrations.json.")
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
         serde_json::to_writer_pretty(&mut tmp, self).map_err(std::io::Error::other)?;
         tmp.write_all(b"\n")?;
         tmp.as_file().sync_all()?;

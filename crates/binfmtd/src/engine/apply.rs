@@ -1,0 +1,294 @@
+//! The I/O half of acting: performs a [`Decision`] and only that, and says how each part went.
+//! It never decides anything: which entries and files to touch was settled by `decide`.
+//!
+//! Order of work:
+//! 1. the store: create the directory, delete leftovers of interrupted runs, link or copy the
+//!    interpreters, save the manifest once;
+//! 2. the kernel: remove left-over temporary entries, register/replace/re-enable (a replace is
+//!    gapless), then the other removals (an entry taken over disappears only once ours serves);
+//! 3. record what the kernel now pins (`registrations.json`).
+//!
+//! In [`Mode::AllOrNothing`] a store failure means no kernel write at all; in
+//! [`Mode::BestEffort`] only the entries needing the failed interpreter fail.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use binfmt_misc::BinfmtMisc;
+
+use super::facts::Mode;
+use super::pins::{Registration, Registrations};
+use super::plan::{Decision, EntryDecision, Step, StoreAction};
+use super::why::Why;
+use crate::interpreter::{Digest, InterpreterError, Placed, Store};
+
+/// Why one entry's change failed when applied.
+#[derive(Debug, Clone)]
+pub enum ApplyError {
+    /// The kernel refused the write.
+    Kernel(Arc<binfmt_misc::Error>),
+    /// Its interpreter could not be put into the store.
+    Interpreter(Arc<InterpreterError>),
+    /// The store itself is unusable (reported once as a problem of the run).
+    Store,
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplyError::Kernel(e) => e.fmt(f),
+            ApplyError::Interpreter(e) => e.fmt(f),
+            ApplyError::Store => {
+                f.write_str("not applied: the install directory cannot be used (see above)")
+            }
+        }
+    }
+}
+
+/// How applying went.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Per entry decision (same order): `None` when it writes nothing.
+    pub entries: Vec<Option<Result<(), ApplyError>>>,
+    /// How each interpreter got into place.
+    pub placed: BTreeMap<&'static str, Placed>,
+    /// The store could not be prepared or its manifest saved (said once).
+    pub store_error: Option<Arc<InterpreterError>>,
+    /// Temporary files of interrupted runs deleted.
+    pub cleaned: usize,
+    /// The registrations record could not be saved (the next run re-registers what it cannot
+    /// prove current).
+    pub pins_error: Option<String>,
+}
+
+impl Outcome {
+    /// The result of entry `index`, if it was a change.
+    pub fn result(&self, index: usize) -> Option<&Result<(), ApplyError>> {
+        self.entries.get(index).and_then(Option::as_ref)
+    }
+}
+
+/// The store side of an [`apply`].
+#[derive(Debug)]
+pub struct StoreIo<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// Digests learnt by `prepare`, to cache.
+    pub fresh: &'a [Digest],
+}
+
+/// Performs `decision` on `fs` and, unless `store` is `None` (`binfmtd exec`'s private
+/// instance: no store, no record), on the store. The caller holds the instance's writer lock
+/// ([`BinfmtMisc::lock_writers`]) from before it read the facts.
+pub fn apply(
+    decision: &Decision,
+    mode: Mode,
+    fs: &BinfmtMisc,
+    store: Option<StoreIo<'_>>,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let failed_binaries = match &store {
+        Some(io) => put_interpreters(decision, io.store, io.fresh, &mut outcome),
+        None => BTreeMap::new(),
+    };
+    let store_failed = outcome.store_error.is_some() || !failed_binaries.is_empty();
+    let entry_error = |d: &EntryDecision| -> Option<ApplyError> {
+        if outcome.store_error.is_some() && d.step.registers() {
+            return Some(ApplyError::Store);
+        }
+        let binary = d.interpreter.as_ref()?.binary;
+        failed_binaries
+            .get(binary)
+            .map(|e| ApplyError::Interpreter(e.clone()))
+    };
+    let mut results: Vec<Option<Result<(), ApplyError>>> = vec![None; decision.entries.len()];
+    let blocked = mode == Mode::AllOrNothing && store_failed;
+    let first = |d: &EntryDecision| d.step == Step::Remove && matches!(d.why, Some(Why::Leftover));
+    let phases: [&dyn Fn(&EntryDecision) -> bool; 3] = [
+        &first,
+        &|d: &EntryDecision| d.step.registers() || d.step == Step::Enable,
+        &|d: &EntryDecision| d.step == Step::Remove && !first(d),
+    ];
+    for phase in phases {
+        for (i, d) in decision
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| phase(d))
+        {
+            let result = match (blocked, entry_error(d)) {
+                (_, Some(e)) => Err(e),
+                (true, None) => match &outcome.store_error {
+                    Some(_) => Err(ApplyError::Store),
+                    None => Err(first_failure(&failed_binaries)),
+                },
+                (false, None) => write(fs, d).map_err(|e| ApplyError::Kernel(Arc::new(e))),
+            };
+            match &result {
+                Ok(()) => {
+                    tracing::info!(entry = %d.name, step = ?d.step, reason = %d.why.as_ref().map(ToString::to_string).unwrap_or_default(), "applied")
+                }
+                Err(e) => tracing::debug!(entry = %d.name, "{e}"),
+            }
+            results[i] = Some(result);
+        }
+    }
+    outcome.entries = results;
+    if let Some(io) = store {
+        record_pins(decision, io.store, &mut outcome);
+    }
+    outcome
+}
+
+/// One kernel write.
+fn write(fs: &BinfmtMisc, d: &EntryDecision) -> Result<(), binfmt_misc::Error> {
+    let missing = || binfmt_misc::Error::NotFound {
+        name: d.name.clone(),
+    };
+    match d.step {
+        Step::Add => fs.register(d.rule.as_ref().ok_or_else(missing)?),
+        Step::Replace => binfmt_misc::replace(fs, &d.name, d.rule.as_ref().ok_or_else(missing)?),
+        Step::Enable => fs.enable(&d.name),
+        Step::Remove => match fs.remove(&d.name) {
+            Err(e) if e.kind() == binfmt_misc::ErrorKind::NotFound => Ok(()),
+            other => other,
+        },
+        Step::Keep | Step::Skip | Step::Fail => Ok(()),
+    }
+}
+
+/// Step 1: the store. Returns the interpreters that failed.
+fn put_interpreters(
+    decision: &Decision,
+    store: &Store,
+    fresh: &[Digest],
+    outcome: &mut Outcome,
+) -> BTreeMap<&'static str, Arc<InterpreterError>> {
+    let mut failed = BTreeMap::new();
+    let plan = &decision.store;
+    // Digests are worth caching only where a store exists or is being created anyway.
+    let remember = !fresh.is_empty() && (store.dir().is_dir() || plan.create);
+    if plan.actions.is_empty() && plan.clean.is_empty() && !remember {
+        return failed;
+    }
+    let store = match Store::open(store.dir()).map_err(Arc::new) {
+        Ok(s) => s,
+        Err(e) => {
+            outcome.store_error = Some(e);
+            return failed;
+        }
+    };
+    let mut writer = match store.writer() {
+        Ok(w) => w,
+        Err(e) => {
+            outcome.store_error = Some(Arc::new(e));
+            return failed;
+        }
+    };
+    for path in &plan.clean {
+        match writer.clean(path) {
+            Ok(()) => outcome.cleaned += 1,
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    for digest in fresh {
+        writer.remember(digest.clone());
+    }
+    for action in &plan.actions {
+        let version = |binary: &str| {
+            decision
+                .entries
+                .iter()
+                .filter_map(|d| d.interpreter.as_ref())
+                .find(|i| i.binary == binary)
+                .and_then(|i| i.version.clone())
+        };
+        let result = match action {
+            StoreAction::Stage(s) => writer
+                .put(s.binary, &s.source, &s.sha256, version(s.binary), s.link)
+                .map(|placed| {
+                    tracing::info!(
+                        interpreter = s.binary,
+                        ?placed,
+                        old_version = s.previous_version.as_deref().unwrap_or("-"),
+                        new_version = version(s.binary).as_deref().unwrap_or("-"),
+                        "installed interpreter"
+                    );
+                    outcome.placed.insert(s.binary, placed);
+                }),
+            StoreAction::Record { binary, source } => {
+                let sha = decision
+                    .entries
+                    .iter()
+                    .filter_map(|d| d.interpreter.as_ref())
+                    .find(|i| i.binary == *binary)
+                    .map(|i| i.sha256.clone())
+                    .unwrap_or_default();
+                writer.record(binary, source, &sha, version(binary))
+            }
+        };
+        if let Err(e) = result {
+            failed.insert(action.binary(), Arc::new(e));
+        }
+    }
+    if let Err(e) = writer.commit() {
+        // The files are in place; an unrecorded file is recognised by its content next time.
+        outcome.store_error = Some(Arc::new(e));
+    }
+    failed
+}
+
+fn first_failure(failed: &BTreeMap<&'static str, Arc<InterpreterError>>) -> ApplyError {
+    match failed.values().next() {
+        Some(e) => ApplyError::Interpreter(e.clone()),
+        None => ApplyError::Interpreter(Arc::new(InterpreterError::io(
+            "installing interpreters into",
+            "the store",
+            std::io::Error::other("failed"),
+        ))),
+    }
+}
+
+/// Step 3: what the kernel now pins.
+fn record_pins(decision: &Decision, store: &Store, outcome: &mut Outcome) {
+    let mut pins = Registrations::load(store.dir());
+    let before = pins.clone();
+    for (i, d) in decision.entries.iter().enumerate() {
+        if !matches!(outcome.result(i), Some(Ok(()))) {
+            continue;
+        }
+        match (d.step, &d.rule) {
+            (Step::Add | Step::Replace, Some(rule)) => {
+                let interp = d.interpreter.as_ref();
+                pins.entries.insert(
+                    d.name.clone(),
+                    Registration {
+                        interpreter: rule.interpreter.clone(),
+                        sha256: interp.map(|i| i.sha256.clone()),
+                        version: interp.and_then(|i| i.version.clone()),
+                    },
+                );
+            }
+            (Step::Remove, _) => {
+                pins.entries.remove(&d.name);
+            }
+            _ => {}
+        }
+    }
+    // Restoring a flushed table re-registers the same files: the record is then unchanged and
+    // is not rewritten (no fsync on the daemon's hot path).
+    if pins != before {
+        // Configured `[[entry]]`s are recognised as binfmtd's only through this record, so it
+        // is written even when no interpreter needed the store.
+        let saved = Store::open(store.dir())
+            .map_err(|e| e.to_string())
+            .and_then(|s| pins.save(s.dir()).map_err(|e| e.to_string()));
+        if let Err(e) = saved {
+            outcome.pins_error = Some(format!(
+                "cannot record the registrations in {} ({e}); they will be re-registered next time",
+                store.dir().display()
+            ));
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! The I/O half of deciding: read every fact [`decide`](super::decide) needs. Nothing here
+//! writes anything.
+//!
+//! Two parts, because the daemon repeats only the second:
+//! - [`prepare`] (slow, once per configuration or interpreter upgrade): probe the host, find
+//!   every interpreter candidate, verify it from its headers, choose one per target, and learn
+//!   its digest and version (from the store's cache when its stat identity is unchanged);
+//! - [`facts`] (fast, every convergence): the kernel's entries and state, the store's files,
+//!   and who owns which entry.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use binfmt_misc::BinfmtMisc;
+use elf_magic::Target;
+
+use super::facts::{
+    Choice, ExtraFacts, Facts, KernelFacts, Placement, Problem, Source, StoreFacts, TargetFacts,
+};
+use super::owner::Ownership;
+use super::parallel::map_parallel;
+use super::pins::Registrations;
+use crate::config::{Settings, Targets};
+use crate::host::{HostFacts, Nativity};
+use crate::interpreter::{
+    self, Digest, HostMachine, InterpreterError, Store, Verified, VerifyPolicy,
+};
+
+/// How interpreters are accepted and placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// `install` and the daemon: root-owned interpreters, placed in the store.
+    Store,
+    /// `binfmtd exec`: the caller's own files are fine too, used where they are (the private
+    /// instance dies with the namespace).
+    Rootless,
+}
+
+/// The slow facts: host and interpreters.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Host facts.
+    pub host: HostFacts,
+    /// Per wanted target.
+    pub targets: Vec<TargetFacts>,
+    /// Configured `[[entry]]`s.
+    pub extras: Vec<super::facts::ExtraFacts>,
+    /// The entry name prefix.
+    pub prefix: String,
+    /// The store.
+    pub store: Store,
+    /// Digests learnt now (not yet in the store's cache).
+    pub fresh: Vec<Digest>,
+    /// Warnings for the report.
+    pub warnings: Vec<String>,
+}
+
+impl Prepared {
+    /// The names of every entry this configuration serves (for logs and `STATUS=`).
+    pub fn wanted_entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|t| t.nativity != Nativity::Native && t.interpreter.is_ok())
+            .flat_map(|t| {
+                t.target
+                    .rows()
+                    .map(|row| super::naming::entry_name(&self.prefix, row))
+            })
+            .collect();
+        names.extend(self.extras.iter().map(|e| e.rule.name.clone()));
+        names
+    }
+
+    /// The interpreter source files this preparation used (the daemon watches them).
+    pub fn source_files(&self) -> Vec<PathBuf> {
+        self.targets
+            .iter()
+            .filter_map(|t| t.interpreter.as_ref().ok())
+            .map(|s| s.file.path.clone())
+            .collect()
+    }
+}
+
+/// Probes the host for `targets` and resolves every interpreter (headers read; a source is read
+/// whole only the first time binfmtd sees it under its current stat identity).
+pub fn prepare(settings: &Settings, selection: &Targets, usage: Use) -> Result<Prepared> {
+    let (targets, explicit) = selection.expand();
+    let store = Store::at(&settings.install_dir);
+    let cache = (usage == Use::Store && store.dir().is_dir()).then_some(store.dir());
+    let host = HostFacts::gather_for(&targets, cache);
+    let machine = host.machine().map_err(anyhow::Error::new)?;
+    let digests = match usage {
+        Use::Store => store.snapshot(&[]).digests,
+        Use::Rootless => BTreeMap::new(),
+    };
+    let resolver = Resolver {
+        settings,
+        machine,
+        usage,
+        store: &store,
+        digests: &digests,
+        device: store.device(),
+    };
+    let chosen: Vec<(Target, Result<Candidate, Problem>)> = targets
+        .iter()
+        .map(|&t| {
+            let found = match host.nativity(t) {
+                Nativity::Native => Err(Problem::NotNeeded),
+                Nativity::Foreign | Nativity::Unknown => resolver.choose(t),
+            };
+            (t, found)
+        })
+        .collect();
+    let (sources, fresh) = resolver.learn(chosen);
+    let targets = sources
+        .into_iter()
+        .map(|(target, interpreter)| TargetFacts {
+            target,
+            explicit,
+            nativity: host.nativity(target),
+            flags: settings.flags_for(target),
+            others: settings.others_for(target),
+            distribution: settings.distribution,
+            interpreter,
+        })
+        .collect();
+    let extras = settings
+        .entries
+        .iter()
+        .map(|rule| ExtraFacts {
+            rule: rule.clone(),
+            others: settings.others,
+            interpreter_header: header_of(&rule.interpreter),
+        })
+        .collect();
+    let mut warnings = settings.warnings.clone();
+    if !host.initial_user_namespace && usage == Use::Store {
+        warnings.push(
+            "binfmtd runs in a user namespace other than the host's: entries registered here \
+             are visible only inside this namespace and vanish with it"
+                .to_string(),
+        );
+    }
+    Ok(Prepared {
+        host,
+        targets,
+        extras,
+        prefix: settings.entry_prefix.clone(),
+        store,
+        fresh,
+        warnings,
+    })
+}
+
+/// The fast facts: the kernel (through `fs`; `None` when binfmt_misc is not mounted, for
+/// `plan`), the store's files, and ownership.
+pub fn facts(prepared: &Prepared, fs: Option<&BinfmtMisc>, mount: &Path) -> Result<Facts> {
+    let kernel = match fs {
+        Some(fs) => KernelFacts {
+            mount: mount.to_path_buf(),
+            mounted: true,
+            enabled: fs.is_enabled().context("reading binfmt_misc's status")?,
+            entries: fs.entries().context("reading binfmt_misc entries")?,
+            max_interpreters: prepared
+                .host
+                .kernel
+                .flags_7_3()
+                .then(binfmt_misc::kernel::max_interpreters)
+                .flatten(),
+            not_writable: writable(fs).err().map(Arc::new),
+        },
+        None => KernelFacts {
+            mount: mount.to_path_buf(),
+            enabled: true,
+            ..KernelFacts::default()
+        },
+    };
+    let store = &prepared.store;
+    let binaries: BTreeSet<&str> = prepared
+        .targets
+        .iter()
+        .filter_map(|t| t.interpreter.as_ref().ok())
+        .filter(|s| matches!(s.placement, Placement::Store { .. }))
+        .map(|s| s.binary)
+        .collect();
+    let binaries: Vec<&str> = binaries.into_iter().collect();
+    let snapshot = store.snapshot(&binaries);
+    let pins = Registrations::load(store.dir());
+    let ownership = ownership(store, &pins, &kernel.entries);
+    Ok(Facts {
+        host: prepared.host.clone(),
+        kernel,
+        store: StoreFacts {
+            dir: store.dir().to_path_buf(),
+            exists: store.dir().is_dir(),
+            dev: store.device(),
+            free: store.free_space().ok(),
+            managed: snapshot.managed,
+            leftovers: snapshot.leftovers,
+            pins,
+        },
+        ownership,
+        prefix: prepared.prefix.clone(),
+        targets: prepared.targets.clone(),
+        extras: prepared.extras.clone(),
+    })
+}
+
+/// Whether this process may write registrations (checked without writing): a read-only mount
+/// or a non-root user fails here, once, instead of at every entry.
+fn writable(fs: &BinfmtMisc) -> Result<(), binfmt_misc::Error> {
+    let register = fs.root().join("register");
+    match nix::unistd::access(&register, nix::unistd::AccessFlags::W_OK) {
+        Err(nix::errno::Errno::EROFS) => Err(binfmt_misc::Error::ReadOnly { path: register }),
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => {
+            Err(binfmt_misc::Error::PermissionDenied {
+                path: register,
+                op: "write registrations to",
+            })
+        }
+        // Anything else surfaces, with its own message, at the first real write.
+        Ok(()) | Err(_) => Ok(()),
+    }
+}
+
+/// Who owns what: binfmtd's directories (this store, the known ones, and the directory of any
+/// entry's interpreter that holds a binfmtd manifest, such as an earlier `install_dir`), and the
+/// entries binfmtd recorded registering.
+pub fn ownership(
+    store: &Store,
+    pins: &Registrations,
+    entries: &[binfmt_misc::EntryInfo],
+) -> Ownership {
+    let mut dirs = store.binfmtd_dirs();
+    for info in entries {
+        if let Some(dir) = info.entry.interpreter.parent()
+            && !dirs.iter().any(|d| d == dir)
+            && interpreter::is_store(dir)
+        {
+            dirs.push(dir.to_path_buf());
+        }
+    }
+    Ownership {
+        binfmtd_dirs: dirs,
+        registered: pins
+            .entries
+            .iter()
+            .map(|(name, r)| (name.clone(), r.interpreter.clone()))
+            .collect(),
+    }
+}
+
+/// The first 256 bytes of `path` (empty when unreadable).
+fn header_of(path: &Path) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(256);
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.take(256).read_to_end(&mut buf);
+    }
+    buf
+}
+
+/// A target and its interpreter (or why none).
+type Resolved = (Target, Result<Source, Problem>);
+
+/// A verified candidate, before its digest is known.
+#[derive(Debug, Clone)]
+struct Candidate {
+    binary: &'static str,
+    file: Verified,
+    choice: Choice,
+    known: Option<Digest>,
+}
+
+/// Finds, verifies and chooses interpreters.
+struct Resolver<'a> {
+    settings: &'a Settings,
+    machine: HostMachine,
+    usage: Use,
+    store: &'a Store,
+    digests: &'a BTreeMap<PathBuf, Digest>,
+    device: Option<u64>,
+}
+
+impl Resolver<'_> {
+    /// The interpreter for `target`: the configured one, or the newest verified candidate.
+    fn choose(&self, target: Target) -> Result<Candidate, Problem> {
+        let binary = target.qemu_binary();
+        if let Some(path) = self.settings.interpreter_override(target) {
+            let (file, known) = self
+                .verify(path)
+                .map_err(|e| Problem::Unusable(Arc::new(e)))?;
+            return Ok(Candidate {
+                binary,
+                file,
+                choice: Choice::Configured,
+                known,
+            });
+        }
+        let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut verified: Vec<(Verified, Option<Digest>)> = Vec::new();
+        let mut first_error = None;
+        let name = format!("{}{binary}", self.settings.binary_prefix);
+        let dirs: Vec<PathBuf> = self
+            .settings
+            .interpreter_dirs
+            .iter()
+            .cloned()
+            .chain(interpreter::DEFAULT_DIRS.iter().map(PathBuf::from))
+            .collect();
+        for path in interpreter::candidates_in(&name, &dirs) {
+            match self.verify(&path) {
+                // Several names often lead to one file (`qemu-<t>-static` -> `qemu-<t>`).
+                Ok((file, _)) if !seen.insert(file.path.clone()) => {}
+                Ok(found) => verified.push(found),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if verified.is_empty() {
+            return Err(first_error.map_or(Problem::NotFound, |e| Problem::Unusable(Arc::new(e))));
+        }
+        // `exec` takes the first in search order: ranking runs `--version`, and `exec` must stay
+        // free of child processes and threads until it unshares.
+        let choice = if verified.len() == 1 || self.usage == Use::Rootless {
+            Choice::Only
+        } else {
+            self.newest_first(&mut verified)
+        };
+        let (file, known) = verified.swap_remove(0);
+        Ok(Candidate {
+            binary,
+            file,
+            choice,
+            known,
+        })
+    }
+
+    /// Sorts several candidates newest QEMU version first (stable: search order breaks ties)
+    /// and says which were passed over.
+    fn newest_first(&self, candidates: &mut Vec<(Verified, Option<Digest>)>) -> Choice {
+        let versions: Vec<Option<String>> = map_parallel(candidates, |(file, known)| match known {
+            Some(d) => d.version.clone(),
+            None => interpreter::qemu_version(&file.path),
+        });
+        let mut ranked: Vec<_> = candidates.drain(..).zip(versions).collect();
+        ranked.sort_by(|(_, a), (_, b)| interpreter::compare_versions(b.as_deref(), a.as_deref()));
+        let over = ranked
+            .iter()
+            .skip(1)
+            .map(|((file, _), version)| (file.path.clone(), version.clone()))
+            .collect();
+        candidates.extend(ranked.into_iter().map(|(candidate, _)| candidate));
+        Choice::Newest { over }
+    }
+
+    /// Verifies `path`, or recognises it from the digest cache (same stat identity: verified
+    /// before and unchanged since, so not even its headers are read again).
+    fn verify(&self, path: &Path) -> Result<(Verified, Option<Digest>), InterpreterError> {
+        if let Ok(identity) = interpreter::identity(path)
+            && let Some(d) = self.digests.get(&identity.path)
+            && d.identity.same_file(&identity)
+        {
+            return Ok((identity, Some(d.clone())));
+        }
+        let policy = VerifyPolicy {
+            require_root_owner: self.usage == Use::Store,
+        };
+        let file = interpreter::verify_with(path, self.machine, policy)?;
+        if self.usage == Use::Rootless
+            && nix::unistd::access(&file.path, nix::unistd::AccessFlags::X_OK).is_err()
+        {
+            let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+            return Err(InterpreterError::io(
+                "executing (as you)",
+                &file.path,
+                denied,
+            ));
+        }
+        Ok((file, None))
+    }
+
+    /// Learns the digest and version of every chosen candidate (reading each unknown file once,
+    /// several at a time), and places it.
+    fn learn(
+        &self,
+        chosen: Vec<(Target, Result<Candidate, Problem>)>,
+    ) -> (Vec<Resolved>, Vec<Digest>) {
+        let mut unknown: Vec<Verified> = Vec::new();
+        for (_, c) in &chosen {
+            if let Ok(c) = c
+                && c.known.is_none()
+                && !unknown.iter().any(|u| u.path == c.file.path)
+            {
+                unknown.push(c.file.clone());
+            }
+        }
+        // `exec` registers in an instance that dies with it: no pins, so no digest, and no
+        // thread or child process either (it must stay single-threaded to unshare).
+        let learnt: Vec<Result<Digest, InterpreterError>> = if self.usage == Use::Rootless {
+            let unhashed = |file: &Verified| Digest {
+                identity: file.clone(),
+                sha256: String::new(),
+                version: None,
+            };
+            unknown.iter().map(|file| Ok(unhashed(file))).collect()
+        } else {
+            map_parallel(&unknown, |file| {
+                let sha256 = interpreter::hash_verified(file)?;
+                Ok(Digest {
+                    identity: file.clone(),
+                    sha256,
+                    version: interpreter::qemu_version(&file.path),
+                })
+            })
+        };
+        let mut fresh: BTreeMap<PathBuf, Result<Digest, Arc<InterpreterError>>> = BTreeMap::new();
+        for (file, result) in unknown.iter().zip(learnt) {
+            fresh.insert(file.path.clone(), result.map_err(Arc::new));
+        }
+        let sources = chosen
+            .into_iter()
+            .map(|(target, c)| {
+                let source = c.and_then(|c| {
+                    let digest = match c.known {
+                        Some(d) => d,
+                        None => match fresh.get(&c.file.path) {
+                            Some(Ok(d)) => d.clone(),
+                            Some(Err(e)) => return Err(Problem::Unusable(e.clone())),
+                            None => return Err(Problem::NotFound),
+                        },
+                    };
+                    Ok(self.place(c.binary, c.file, digest, c.choice))
+                });
+                (target, source)
+            })
+            .collect();
+        let fresh = fresh.into_values().filter_map(Result::ok).collect();
+        (sources, fresh)
+    }
+
+    /// Where entries will find the chosen file: where it is when it already lives in a
+    /// binfmtd directory (the image's layout, a persisted install) or for `exec`; else in the
+    /// store, hard-linked when the filesystem is the same.
+    fn place(
+        &self,
+        binary: &'static str,
+        file: Verified,
+        digest: Digest,
+        choice: Choice,
+    ) -> Source {
+        let in_binfmtd_dir = file
+            .path
+            .parent()
+            .is_some_and(|dir| self.store.binfmtd_dirs().iter().any(|d| d == dir));
+        let placement = if self.usage == Use::Rootless || in_binfmtd_dir {
+            Placement::InPlace
+        } else {
+            Placement::Store {
+                linkable: self.device == Some(file.dev),
+            }
+        };
+        Source {
+            binary,
+            file,
+            sha256: digest.sha256,
+            version: digest.version,
+            placement,
+            choice,
+        }
+    }
+}
