@@ -84,6 +84,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )
         }
         Some(Command::Status) => commands::status::run(&ctx, false).map(|()| ExitCode::SUCCESS),
+        Some(Command::Check(c)) => commands::check::run(&ctx, &c.targets).map(|all| {
+            if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
         Some(Command::Table) => commands::table::run(&ctx).map(|()| ExitCode::SUCCESS),
         Some(Command::Daemon(_)) => Ok(ExitCode::SUCCESS),
         Some(Command::Exec(e)) => Ok(commands::exec::run(&ctx, &e)),
