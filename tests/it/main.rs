@@ -2,6 +2,7 @@
 //!
 //! One test binary (`it`) with one module per subject; the harness is `binfmtd_tests`.
 
+mod check;
 mod cli;
 mod cli_env;
 mod cli_faults;

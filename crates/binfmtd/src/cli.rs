@@ -94,6 +94,10 @@ pub enum Command {
     /// Show what the kernel has now: every entry, who owns it, overlaps, and per target whether
     /// it is native, emulated or unavailable.
     Status,
+    /// Execute a tiny probe for each target through the live binfmt_misc entries, from this
+    /// process's view, and report whether it works (through which entry), is native, or fails
+    /// (why, and the fix). Exits 1 unless every target works or is native.
+    Check(CheckArgs),
     /// Show what `install` would change, changing nothing.
     Plan(PlanArgs),
     /// Print the built-in magic/mask table.
@@ -150,6 +154,15 @@ pub struct PlanArgs {
     /// entry, a disabled binfmt_misc): readiness probes, CI gates.
     #[arg(long)]
     pub check: bool,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Target names (`aarch64`, `arm64`, `linux/arm/v7`, `qemu-riscv64`, …) or `all` (default:
+    /// every target; native ones report `native`).
+    #[arg(value_name = "TARGET", value_delimiter = ',')]
+    pub targets: Vec<String>,
 }
 
 /// Arguments of `uninstall`.
@@ -308,6 +321,10 @@ mod tests {
         assert_eq!(cli.global.flags.as_deref(), Some("OCF"));
         assert!(cli.global.json);
         assert!(matches!(parse(&["status"]).command, Some(Command::Status)));
+        match parse(&["check", "arm64,riscv64", "s390x", "--json"]).command {
+            Some(Command::Check(c)) => assert_eq!(c.targets, ["arm64", "riscv64", "s390x"]),
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(
             parse(&["plan", "all"]).command,
             Some(Command::Plan(_))

@@ -208,9 +208,6 @@ fn is_identity_uid_map(map: &str) -> bool {
 /// Probes whether `target` runs natively by re-executing binfmtd (`probe-native`), which isolates
 /// the probe from every registered emulator.
 fn probe(target: Target) -> Nativity {
-    let Some(_) = elf_magic::probe_elf(target) else {
-        return Nativity::Unknown;
-    };
     // /proc/self/exe, not the path: after an upgrade of binfmtd the path may name a new file,
     // or none ("… (deleted)"), while this process runs the old one.
     let status = Command::new("/proc/self/exe")
@@ -229,9 +226,10 @@ fn probe(target: Target) -> Nativity {
 /// The body of the hidden `binfmtd probe-native TARGET` command: exit status 0 if the probe for
 /// `target` ran natively, 1 if the kernel refused it, 2 if the question cannot be answered here.
 pub fn probe_native_command(target: &str) -> u8 {
-    let Some(elf) = target.parse::<Target>().ok().and_then(elf_magic::probe_elf) else {
+    let Ok(target) = target.parse::<Target>() else {
         return 2;
     };
+    let elf = elf_magic::probe_elf(target);
     let Ok(dir) = tempfile::tempdir() else {
         return 2;
     };

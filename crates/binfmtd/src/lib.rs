@@ -4,6 +4,7 @@
 //! glues the two leaf crates: [`elf_magic`] (which header bytes mean which QEMU target) and
 //! [`binfmt_misc`] (how to talk to the kernel).
 //!
+//! - [`check`]: whether each target's binaries execute now, by running a probe for each;
 //! - [`cli`]: the command line; [`config`]: configuration files → [`config::Settings`];
 //! - [`host`]: facts about this machine (native targets, by probe; its user namespace);
 //! - [`interpreter`]: finding, verifying and installing QEMU interpreters;
@@ -14,6 +15,7 @@
 //! - [`daemon`]: `binfmtd daemon`, the systemd service that keeps the entries registered;
 //! - [`visibility`]: whether entries outlive a container; [`persist`]: `install --persist`.
 
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;

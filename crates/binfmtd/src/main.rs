@@ -128,6 +128,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let fs = binfmt_misc::BinfmtMisc::open(&ctx.mount)?;
             commands::status::run(&ctx, &fs, false).map(|()| ExitCode::SUCCESS)
         }
+        (Some(Command::Check(c)), _) => commands::check::run(&ctx, &c.targets).map(|all| {
+            if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }),
         _ => Ok(ExitCode::SUCCESS),
     }
 }

@@ -255,6 +255,11 @@ mod tests {
         assert_eq!(need(&["plan"]), Need::Nothing);
         assert_eq!(need(&["status", "--json"]), Need::Nothing);
         assert_eq!(need(&["daemon"]), Need::Nothing);
+        assert_eq!(
+            need(&["check", "arm64"]),
+            Need::Nothing,
+            "check never mounts"
+        );
     }
 
     #[test]

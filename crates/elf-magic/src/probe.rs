@@ -1,6 +1,6 @@
-//! Tiny, complete, static ELF executables that only call `exit(0)`, one per target the host
-//! might run natively, built by hand: ELF header, one `PT_LOAD` program header covering the whole
-//! file, and up to 16 bytes of machine code.
+//! Tiny, complete, static ELF executables that only call `exit(0)`, one per target, built by
+//! hand: ELF header, one `PT_LOAD` program header covering the whole file, and up to 16 bytes of
+//! machine code.
 //!
 //! Layout (both classes): the header at 0, the program header right after it, the code right
 //! after that; everything is loaded read+execute at [`BASE`], so the entry point is
@@ -118,12 +118,16 @@ const fn code(bytes: &[u8]) -> [u8; CODE] {
     out
 }
 
-/// Three 32-bit instruction words in big-endian order.
-const fn words_be(words: [u32; 3]) -> [u8; CODE] {
+/// 32-bit instruction words, stored in the given byte order and padded to [`CODE`] bytes.
+const fn words(words: &[u32], big: bool) -> [u8; CODE] {
     let mut out = [0u8; CODE];
     let mut i = 0;
-    while i < 3 {
-        let b = words[i].to_be_bytes();
+    while i < words.len() {
+        let b = if big {
+            words[i].to_be_bytes()
+        } else {
+            words[i].to_le_bytes()
+        };
         out[4 * i] = b[0];
         out[4 * i + 1] = b[1];
         out[4 * i + 2] = b[2];
@@ -133,17 +137,28 @@ const fn words_be(words: [u32; 3]) -> [u8; CODE] {
     out
 }
 
-/// Three 32-bit instruction words in little-endian order.
-const fn words_le(words: [u32; 3]) -> [u8; CODE] {
-    let be = words_be(words);
+/// 16-bit instruction words (SuperH), stored in the given byte order and padded to [`CODE`] bytes.
+const fn halves(halves: &[u16], big: bool) -> [u8; CODE] {
     let mut out = [0u8; CODE];
     let mut i = 0;
-    while i < 12 {
-        out[i] = be[i - i % 4 + 3 - i % 4];
+    while i < halves.len() {
+        let b = if big {
+            halves[i].to_be_bytes()
+        } else {
+            halves[i].to_le_bytes()
+        };
+        out[2 * i] = b[0];
+        out[2 * i + 1] = b[1];
         i += 1;
     }
     out
 }
+
+// Machine code, one constant per ISA and syscall convention. Each calls `exit(0)` (`SYS_exit`; the
+// process has one thread, so `exit_group` would do the same). Encodings come from GNU as 2.40 of
+// Debian bookworm's `binutils-<arch>-linux-gnu` (LLVM 14's `llvm-mc` for hexagon; by hand, from
+// the ISA manuals, for loongarch64, microblaze and big-endian xtensa, which neither assembles);
+// every probe is run under its QEMU by the tests.
 
 /// x86 (32-bit): `mov eax, 1` (SYS_exit); `xor ebx, ebx` (status 0); `int 0x80`.
 const X86_EXIT: [u8; CODE] = code(b"\xb8\x01\x00\x00\x00\x31\xdb\xcd\x80");
@@ -165,6 +180,39 @@ const MIPS_N64_EXIT: [u32; 3] = [0x2402_13c2, 0x2404_0000, 0x0000_000c];
 const MIPS_O32_EXIT: [u32; 3] = [0x2402_0fa1, 0x2404_0000, 0x0000_000c];
 /// MIPS n32: `li v0, 6058` (SYS_exit); `li a0, 0`; `syscall`.
 const MIPS_N32_EXIT: [u32; 3] = [0x2402_17aa, 0x2404_0000, 0x0000_000c];
+/// Alpha: `lda $0, 1($31)` (v0 = SYS_exit); `bis $31, $31, $16` (`clr a0`); `callsys`
+/// (`call_pal 0x83`).
+const ALPHA_EXIT: [u32; 3] = [0x201f_0001, 0x47ff_0410, 0x0000_0083];
+/// PA-RISC: `ldi 1, %r20` (SYS_exit); `ble 0x100(%sr2, %r0)` (into the kernel's gateway page);
+/// `ldi 0, %r26` (status 0, in the branch's delay slot, so it runs before the call).
+const HPPA_EXIT: [u32; 3] = [0x3414_0002, 0xe400_8200, 0x341a_0000];
+/// m68k: `moveq #1, %d0` (SYS_exit); `moveq #0, %d1`; `trap #0`.
+const M68K_EXIT: [u8; CODE] = code(b"\x70\x01\x72\x00\x4e\x40");
+/// SuperH (16-bit instructions): `mov #1, r3` (SYS_exit); `mov #0, r4`; `trapa #0x11` (0x10 plus
+/// the argument count, as glibc writes it; Linux and QEMU treat every `trapa #0x1N` as a syscall).
+const SH4_EXIT: [u16; 3] = [0xe301, 0xe400, 0xc311];
+/// s390x: `lghi %r2, 0` (status 0); `svc 1` (SYS_exit, the number in the instruction).
+const S390X_EXIT: [u8; CODE] = code(b"\xa7\x29\x00\x00\x0a\x01");
+/// RISC-V (RV32I and RV64I alike): `li a7, 93` (SYS_exit, asm-generic); `li a0, 0`; `ecall`.
+const RISCV_EXIT: [u32; 3] = [0x05d0_0893, 0x0000_0513, 0x0000_0073];
+/// Xtensa, little-endian (24-bit instructions): `movi a2, 118` (SYS_exit); `movi a6, 0` (the
+/// first argument's register); `syscall`. No window rotation, so the windowed and call0 ABIs
+/// read these registers alike.
+const XTENSA_LE_EXIT: [u8; CODE] = code(b"\x22\xa0\x76\x62\xa0\x00\x00\x50\x00");
+/// Xtensa, big-endian: the same instructions. A big-endian core mirrors the 4-bit fields of each
+/// instruction (`op0 t | s r | imm8` instead of `t op0 | r s | imm8`), so each byte that holds two
+/// fields has its nibbles swapped.
+const XTENSA_BE_EXIT: [u8; CODE] = code(b"\x22\x0a\x76\x26\x0a\x00\x00\x05\x00");
+/// MicroBlaze: `addik r12, r0, 1` (SYS_exit); `addik r5, r0, 0`; `brki r14, 0x8` (the syscall
+/// vector).
+const MICROBLAZE_EXIT: [u32; 3] = [0x3180_0001, 0x30a0_0000, 0xb9cc_0008];
+/// OpenRISC: `l.addi r11, r0, 93` (SYS_exit, asm-generic); `l.addi r3, r0, 0`; `l.sys 1`.
+const OR1K_EXIT: [u32; 3] = [0x9d60_005d, 0x9c60_0000, 0x2000_0001];
+/// Hexagon, one instruction per packet (parse bits 11): `r6 = #93` (SYS_exit, asm-generic);
+/// `r0 = #0`; `trap0(#1)`.
+const HEXAGON_EXIT: [u32; 3] = [0x7800_cba6, 0x7800_c000, 0x5400_c004];
+/// LoongArch: `ori $a7, $zero, 93` (SYS_exit, asm-generic); `ori $a0, $zero, 0`; `syscall 0`.
+const LOONGARCH_EXIT: [u32; 3] = [0x0381_740b, 0x0380_0004, 0x002b_0000];
 
 /// `EF_ARM_EABI_VER5`: Linux (and arm64's AArch32 compat) refuses ARM files without an EABI
 /// version unless built with OABI compatibility.
@@ -180,24 +228,60 @@ const EF_MIPS_N64: u32 = 0x2000_0000;
 /// PowerPC64 ELFv2 ABI: `e_entry` is code, not an ELFv1 function descriptor. Linux and QEMU
 /// accept ELFv2 in both byte orders.
 const EF_PPC64_ELFV2: u32 = 2;
+/// `EFA_PARISC_1_1`: PA-RISC 1.1 code, what Debian's toolchain marks its files with.
+const EF_PARISC_1_1: u32 = 0x0210;
+/// Hexagon V67 (`EF_HEXAGON_MACH_V67`): QEMU refuses files without a Hexagon version it knows.
+const EF_HEXAGON_V67: u32 = 0x67;
+/// LoongArch LP64D (`EF_LOONGARCH_ABI_DOUBLE_FLOAT`) with `EF_LOONGARCH_OBJABI_V1`, as every
+/// Linux loongarch64 binary.
+const EF_LOONGARCH_LP64D_V1: u32 = 0x43;
 
 pub(crate) static I386: [u8; LEN32] = elf32(3, false, 0, X86_EXIT);
 pub(crate) static I486: [u8; LEN32] = elf32(6, false, 0, X86_EXIT);
 pub(crate) static X86_64: [u8; LEN64] = elf64(62, false, 0, X86_64_EXIT);
-pub(crate) static ARM: [u8; LEN32] = elf32(40, false, EF_ARM_EABI5, words_le(ARM_EXIT));
+pub(crate) static ALPHA: [u8; LEN64] = elf64(0x9026, false, 0, words(&ALPHA_EXIT, false));
+pub(crate) static ARM: [u8; LEN32] = elf32(40, false, EF_ARM_EABI5, words(&ARM_EXIT, false));
 // BE32 (no EF_ARM_BE8 flag): instructions stored big-endian, as the header.
-pub(crate) static ARMEB: [u8; LEN32] = elf32(40, true, EF_ARM_EABI5, words_be(ARM_EXIT));
-pub(crate) static AARCH64: [u8; LEN64] = elf64(183, false, 0, words_le(AARCH64_EXIT));
-pub(crate) static AARCH64_BE: [u8; LEN64] = elf64(183, true, 0, words_le(AARCH64_EXIT));
-pub(crate) static PPC: [u8; LEN32] = elf32(20, true, 0, words_be(PPC_EXIT));
-pub(crate) static PPC64: [u8; LEN64] = elf64(21, true, EF_PPC64_ELFV2, words_be(PPC_EXIT));
-pub(crate) static PPC64LE: [u8; LEN64] = elf64(21, false, EF_PPC64_ELFV2, words_le(PPC_EXIT));
-pub(crate) static SPARC: [u8; LEN32] = elf32(2, true, 0, words_be(SPARC_EXIT));
-pub(crate) static SPARC32PLUS: [u8; LEN32] = elf32(18, true, EF_SPARC_32PLUS, words_be(SPARC_EXIT));
-pub(crate) static SPARC64: [u8; LEN64] = elf64(43, true, 0, words_be(SPARC64_EXIT));
-pub(crate) static MIPS64: [u8; LEN64] = elf64(8, true, EF_MIPS_N64, words_be(MIPS_N64_EXIT));
-pub(crate) static MIPS64EL: [u8; LEN64] = elf64(8, false, EF_MIPS_N64, words_le(MIPS_N64_EXIT));
-pub(crate) static MIPS: [u8; LEN32] = elf32(8, true, EF_MIPS_O32, words_be(MIPS_O32_EXIT));
-pub(crate) static MIPSEL: [u8; LEN32] = elf32(8, false, EF_MIPS_O32, words_le(MIPS_O32_EXIT));
-pub(crate) static MIPSN32: [u8; LEN32] = elf32(8, true, EF_MIPS_N32, words_be(MIPS_N32_EXIT));
-pub(crate) static MIPSN32EL: [u8; LEN32] = elf32(8, false, EF_MIPS_N32, words_le(MIPS_N32_EXIT));
+pub(crate) static ARMEB: [u8; LEN32] = elf32(40, true, EF_ARM_EABI5, words(&ARM_EXIT, true));
+pub(crate) static SPARC: [u8; LEN32] = elf32(2, true, 0, words(&SPARC_EXIT, true));
+pub(crate) static SPARC32PLUS: [u8; LEN32] =
+    elf32(18, true, EF_SPARC_32PLUS, words(&SPARC_EXIT, true));
+pub(crate) static SPARC64: [u8; LEN64] = elf64(43, true, 0, words(&SPARC64_EXIT, true));
+pub(crate) static PPC: [u8; LEN32] = elf32(20, true, 0, words(&PPC_EXIT, true));
+pub(crate) static PPC64: [u8; LEN64] = elf64(21, true, EF_PPC64_ELFV2, words(&PPC_EXIT, true));
+pub(crate) static PPC64LE: [u8; LEN64] = elf64(21, false, EF_PPC64_ELFV2, words(&PPC_EXIT, false));
+pub(crate) static M68K: [u8; LEN32] = elf32(4, true, 0, M68K_EXIT);
+pub(crate) static MIPS: [u8; LEN32] = elf32(8, true, EF_MIPS_O32, words(&MIPS_O32_EXIT, true));
+pub(crate) static MIPSEL: [u8; LEN32] = elf32(8, false, EF_MIPS_O32, words(&MIPS_O32_EXIT, false));
+pub(crate) static MIPSN32: [u8; LEN32] = elf32(8, true, EF_MIPS_N32, words(&MIPS_N32_EXIT, true));
+pub(crate) static MIPSN32EL: [u8; LEN32] =
+    elf32(8, false, EF_MIPS_N32, words(&MIPS_N32_EXIT, false));
+pub(crate) static MIPS64: [u8; LEN64] = elf64(8, true, EF_MIPS_N64, words(&MIPS_N64_EXIT, true));
+pub(crate) static MIPS64EL: [u8; LEN64] =
+    elf64(8, false, EF_MIPS_N64, words(&MIPS_N64_EXIT, false));
+pub(crate) static SH4: [u8; LEN32] = elf32(42, false, 0, halves(&SH4_EXIT, false));
+pub(crate) static SH4EB: [u8; LEN32] = elf32(42, true, 0, halves(&SH4_EXIT, true));
+pub(crate) static S390X: [u8; LEN64] = elf64(22, true, 0, S390X_EXIT);
+pub(crate) static AARCH64: [u8; LEN64] = elf64(183, false, 0, words(&AARCH64_EXIT, false));
+pub(crate) static AARCH64_BE: [u8; LEN64] = elf64(183, true, 0, words(&AARCH64_EXIT, false));
+pub(crate) static HPPA: [u8; LEN32] = elf32(15, true, EF_PARISC_1_1, words(&HPPA_EXIT, true));
+// Soft-float ABI (e_flags 0): the code uses no floating point, and neither Linux nor QEMU looks
+// at the float ABI of a static executable.
+pub(crate) static RISCV32: [u8; LEN32] = elf32(243, false, 0, words(&RISCV_EXIT, false));
+pub(crate) static RISCV64: [u8; LEN64] = elf64(243, false, 0, words(&RISCV_EXIT, false));
+pub(crate) static XTENSA: [u8; LEN32] = elf32(94, false, 0, XTENSA_LE_EXIT);
+pub(crate) static XTENSAEB: [u8; LEN32] = elf32(94, true, 0, XTENSA_BE_EXIT);
+// EM_MICROBLAZE_OLD (0xbaab), as QEMU's own table rows match (binfmtd's primary microblaze rows
+// too); QEMU's loader takes it as well as EM_MICROBLAZE (189).
+pub(crate) static MICROBLAZE: [u8; LEN32] = elf32(0xbaab, true, 0, words(&MICROBLAZE_EXIT, true));
+pub(crate) static MICROBLAZEEL: [u8; LEN32] =
+    elf32(0xbaab, false, 0, words(&MICROBLAZE_EXIT, false));
+pub(crate) static OR1K: [u8; LEN32] = elf32(92, true, 0, words(&OR1K_EXIT, true));
+pub(crate) static HEXAGON: [u8; LEN32] =
+    elf32(164, false, EF_HEXAGON_V67, words(&HEXAGON_EXIT, false));
+pub(crate) static LOONGARCH64: [u8; LEN64] = elf64(
+    258,
+    false,
+    EF_LOONGARCH_LP64D_V1,
+    words(&LOONGARCH_EXIT, false),
+);

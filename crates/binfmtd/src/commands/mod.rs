@@ -5,6 +5,7 @@
 //! configuration) are [`UsageError`]s: `main` maps them to exit status 2. Everything else that
 //! fails is status 1.
 
+pub mod check;
 pub mod compat;
 pub mod exec;
 pub mod install;

@@ -1,13 +1,10 @@
-//! Host policy: native targets from `uname -m`, compat candidates, probe executables and the
-//! guard against rows that match the host's own executables.
-
-use goblin::elf::Elf;
-use goblin::elf::program_header::PT_LOAD;
+//! Host policy: native targets from `uname -m`, compat candidates and the guard against rows
+//! that match the host's own executables (the probe executables are in `probes.rs`).
 
 use super::Spec;
 use crate::{
     TABLE, Target, compat_candidates, detect, header_variants, native_target,
-    native_target_with_endianness, probe_elf,
+    native_target_with_endianness,
 };
 
 #[test]
@@ -122,72 +119,8 @@ fn compat_candidates_follow_the_documented_policy() {
                 "{native} -> {compat}"
             );
             assert!(compat.bits() <= native.bits());
-            assert!(
-                probe_elf(compat).is_some(),
-                "{native} needs a probe for {compat}"
-            );
-        }
-        if !compat_candidates(native).is_empty() {
-            assert!(
-                probe_elf(native).is_some(),
-                "a probe for {native} itself tests the mechanism"
-            );
         }
     }
-}
-
-#[test]
-fn every_probe_is_a_complete_static_executable_of_its_own_target() {
-    let mut count = 0;
-    for target in Target::ALL {
-        let Some(bytes) = probe_elf(target) else {
-            continue;
-        };
-        count += 1;
-        assert_eq!(detect(bytes), Some(target), "{target} probe");
-        let elf = Elf::parse(bytes).unwrap_or_else(|e| panic!("{target} probe: {e}"));
-        assert_eq!(elf.header.e_machine, super::machines(target)[0], "{target}");
-        assert_eq!(elf.is_64, target.bits() == 64);
-        assert_eq!(elf.little_endian, !target.is_big_endian());
-        assert!(
-            elf.interpreter.is_none() && elf.libraries.is_empty(),
-            "{target}: static"
-        );
-        let loads: Vec<_> = elf
-            .program_headers
-            .iter()
-            .filter(|p| p.p_type == PT_LOAD)
-            .collect();
-        assert_eq!(loads.len(), 1, "{target}");
-        let load = loads[0];
-        assert_eq!(
-            load.p_filesz,
-            bytes.len() as u64,
-            "{target}: maps the whole file"
-        );
-        let code_start = load.p_vaddr + elf.header.e_phoff + u64::from(elf.header.e_phentsize);
-        assert_eq!(
-            elf.entry, code_start,
-            "{target}: entry right after the headers"
-        );
-        assert!(
-            load.p_vaddr % load.p_align == 0 && load.is_executable(),
-            "{target}"
-        );
-        assert_ne!(bytes[bytes.len() - 16..], [0u8; 16], "{target}: has code");
-    }
-    assert!(count >= 5, "at least i386, i486, x86_64, arm and aarch64");
-    assert!(probe_elf(Target::Hexagon).is_none());
-}
-
-#[test]
-fn the_i486_probe_is_the_i386_probe_with_em_486() {
-    let (i386, i486) = (
-        probe_elf(Target::I386).unwrap(),
-        probe_elf(Target::I486).unwrap(),
-    );
-    let differing: Vec<usize> = (0..i386.len()).filter(|&i| i386[i] != i486[i]).collect();
-    assert_eq!(differing, [18]);
 }
 
 /// The rows that match any of the host's header variants (what binfmtd's guard refuses).

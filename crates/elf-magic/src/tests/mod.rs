@@ -5,6 +5,7 @@
 mod host;
 mod names;
 mod overlap;
+mod probes;
 mod upstream;
 mod vectors;
 
