@@ -17,6 +17,8 @@
 #   qemu-trixie   Debian 13's 10.0.x (interpreter-selection tests: two real versions; benchmark);
 #   qemu-bookworm-backports  10.0.x for Debian 12, only if the mirror carries bookworm-backports
 #                 (the emulated-work benchmark, `cargo xtask bench emulated`).
+# And $FIXTURES/busybox-trixie/<target>: Debian 13's busybox-static for the benchmark's targets
+# (built with arm64 pointer authentication, like current distributions' binaries; bookworm's is not).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +42,7 @@ private_apt() {
   mkdir -p "$a/etc/sources.list.d" "$a/etc/preferences.d" "$a/lists/partial" "$a/cache/archives/partial"
   [ -f "$a/status" ] || : >"$a/status"
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg check-valid-until=no] $(mirror) $suite main" >"$a/etc/sources.list"
-  cat >"$a/apt.conf" <<EOF
+  cat >"$a/apt.conf.new" <<EOF
 Dir::Etc::SourceList "$a/etc/sources.list";
 Dir::Etc::SourceParts "$a/etc/sources.list.d";
 Dir::Etc::Preferences "$a/etc/preferences";
@@ -52,6 +54,10 @@ APT::Architectures { $list };
 APT::Sandbox::User "root";
 Acquire::Languages "none";
 EOF
+  # A changed configuration (another architecture) invalidates the lists.
+  if cmp -s "$a/apt.conf.new" "$a/apt.conf"; then rm "$a/apt.conf.new"; else
+    mv "$a/apt.conf.new" "$a/apt.conf" && rm -f "$a"/lists/*Packages*
+  fi
   if [ -z "$(find "$a/lists" -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n1)" ]; then
     log "updating private apt lists for $suite ($arches)"
     if ! apt-get -q -c "$a/apt.conf" update >"$a/update.log" 2>&1; then
@@ -116,7 +122,10 @@ add() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "${3#"$FIXTURES"/}" "$4" >>"$manifes
 
 private_apt bookworm "amd64 arm64 armhf armel i386 ppc64el s390x mipsel mips64el"
 private_apt sid "amd64 riscv64 loong64"
-private_apt trixie "amd64"
+TRIXIE_BUSYBOX="aarch64:arm64 arm:armhf riscv64:riscv64 s390x:s390x ppc64le:ppc64el"
+trixie=(qemu-user:amd64) trixie_arches=amd64
+for pair in $TRIXIE_BUSYBOX; do trixie+=("busybox-static:${pair#*:}") trixie_arches+=" ${pair#*:}"; done
+private_apt trixie "$trixie_arches"
 
 # busybox-static: target <- Debian architecture.
 BOOKWORM_BUSYBOX="aarch64:arm64 arm:armhf arm:armel i386:i386 ppc64le:ppc64el s390x:s390x mipsel:mipsel mips64el:mips64el"
@@ -133,7 +142,7 @@ for pair in $SID_BUSYBOX; do sid+=("busybox-static:${pair#*:}"); done
 for pair in $CROSS; do sid+=("libc6-${pair#*:}-cross"); done
 prefetch bookworm "${bw[@]}"
 prefetch sid "${sid[@]}"
-prefetch trixie qemu-user:amd64
+prefetch trixie "${trixie[@]}"
 
 for pair in $BOOKWORM_BUSYBOX; do
   t=${pair%%:*} arch=${pair#*:}
@@ -153,6 +162,12 @@ for pair in $CROSS; do
   [ -n "$ldso" ] || { log "no dynamic loader in libc6-$arch-cross"; exit 1; }
   kind=ldso; [ "$t" = - ] && kind=none
   add "$t" "$kind" "$ldso" "libc6-$arch-cross (sid)"
+done
+
+mkdir -p "$FIXTURES/busybox-trixie"
+for pair in $TRIXIE_BUSYBOX; do
+  d=$(fetch trixie "busybox-static:${pair#*:}")
+  ln -sfn "$(first_elf "$d" busybox)" "$FIXTURES/busybox-trixie/${pair%%:*}"
 done
 
 # Static QEMU builds other than the machine's 7.2: sid's (loong64 binaries need it) and trixie's.
