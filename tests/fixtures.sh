@@ -17,7 +17,7 @@
 #   qemu-trixie   Debian 13's 10.0.x (interpreter-selection tests: two real versions; benchmark);
 #   qemu-bookworm-backports  10.0.x for Debian 12, only if the mirror carries bookworm-backports
 #                 (the emulated-work benchmark, `cargo xtask bench emulated`).
-# And $FIXTURES/busybox-trixie/<target>: Debian 13's busybox-static for the benchmark's targets
+# And $FIXTURES/busybox-trixie/<target>/busybox: Debian 13's busybox-static for the benchmark's targets
 # (built with arm64 pointer authentication, like current distributions' binaries; bookworm's is not).
 set -euo pipefail
 
@@ -167,7 +167,8 @@ done
 mkdir -p "$FIXTURES/busybox-trixie"
 for pair in $TRIXIE_BUSYBOX; do
   d=$(fetch trixie "busybox-static:${pair#*:}")
-  ln -sfn "$(first_elf "$d" busybox)" "$FIXTURES/busybox-trixie/${pair%%:*}"
+  # busybox picks its applet by its name: link the directory, keep the file name
+  ln -sfn "$(dirname "$(first_elf "$d" busybox)")" "$FIXTURES/busybox-trixie/${pair%%:*}"
 done
 
 # Static QEMU builds other than the machine's 7.2: sid's (loong64 binaries need it) and trixie's.
