@@ -45,3 +45,15 @@ fn sandbox_registrations_stay_private_and_vanish_with_it() {
         "sibling sandboxes must not share entries"
     );
 }
+
+#[test]
+fn qemu_builds_of_bookworm_and_trixie_are_two_real_versions() {
+    use binfmtd_tests::fixtures::qemu_build;
+    let (old, new) = (qemu_build("bookworm"), qemu_build("trixie"));
+    let (old_version, new_version) = (old.version(), new.version());
+    assert!(old_version.starts_with("7.2."), "bookworm: {old_version}");
+    assert!(new_version.starts_with("10.0."), "trixie: {new_version}");
+    let (a, b) = (old.interpreter("aarch64"), new.interpreter("aarch64"));
+    assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert!(a.ends_with("qemu-aarch64-static") && b.ends_with("qemu-aarch64"));
+}

@@ -107,27 +107,13 @@ pub fn foreign_binaries() -> Vec<ForeignBinary> {
 /// # Panics
 /// When it is not installed: `apt-get install qemu-user-static` (tests/setup.sh does).
 pub fn qemu_static(target: &str) -> PathBuf {
-    let target = if target == "i486" { "i386" } else { target };
-    let path = PathBuf::from(format!("/usr/bin/qemu-{target}-static"));
-    assert!(
-        path.is_file(),
-        "{} is missing; install Debian's qemu-user-static (tests/setup.sh does)",
-        path.display()
-    );
-    path
+    qemu_build("bookworm").interpreter(target)
 }
 
 /// A newer static QEMU (Debian sid's `qemu-user`, unpacked by `tests/fixtures.sh`), needed for
 /// targets bookworm's QEMU 7.2 cannot run correctly (loongarch64).
 pub fn qemu_newer(target: &str) -> PathBuf {
-    let target = if target == "i486" { "i386" } else { target };
-    let path = fixtures_dir().join(format!("qemu-sid/usr/bin/qemu-{target}"));
-    assert!(
-        path.is_file(),
-        "{} is missing; re-run tests/fixtures.sh",
-        path.display()
-    );
-    path
+    qemu_build("sid").interpreter(target)
 }
 
 /// The interpreter the tests should use for `target`: bookworm's, or sid's where bookworm's is
@@ -138,4 +124,104 @@ pub fn qemu_for(target: &str) -> PathBuf {
     } else {
         qemu_static(target)
     }
+}
+
+/// The Debian suites whose QEMU build [`qemu_build`] knows, oldest first.
+pub const QEMU_SUITES: [&str; 4] = ["bookworm", "bookworm-backports", "trixie", "sid"];
+
+/// One real build of QEMU's user-mode emulators (all static), from one Debian suite.
+#[derive(Debug, Clone)]
+pub struct QemuBuild {
+    /// The suite: `bookworm` (the machine's own `qemu-user-static` 7.2), `bookworm-backports`
+    /// (10.0.x), `trixie` (Debian 13, 10.0.x) or `sid` (the newest).
+    pub suite: &'static str,
+    /// The directory holding its interpreters.
+    pub dir: PathBuf,
+    /// What follows `qemu-<target>` in the file names (`-static` for bookworm's package).
+    pub suffix: &'static str,
+}
+
+impl QemuBuild {
+    /// The interpreter for a QEMU target name (`i486` maps to `qemu-i386`).
+    ///
+    /// # Panics
+    /// When this build has no such interpreter.
+    pub fn interpreter(&self, target: &str) -> PathBuf {
+        let target = if target == "i486" { "i386" } else { target };
+        let path = self.dir.join(format!("qemu-{target}{}", self.suffix));
+        assert!(
+            path.is_file(),
+            "{} is missing; {}",
+            path.display(),
+            self.fix()
+        );
+        path
+    }
+
+    /// The version the build reports (`7.2.22`, `10.0.13`), read from `qemu-aarch64 --version`.
+    ///
+    /// # Panics
+    /// When the interpreter does not run or prints no version.
+    pub fn version(&self) -> String {
+        let qemu = self.interpreter("aarch64");
+        let out = std::process::Command::new(&qemu)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", qemu.display()));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut words = text.split_whitespace();
+        words
+            .find(|w| *w == "version")
+            .and_then(|_| words.next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("{} --version printed {text:?}", qemu.display()))
+    }
+
+    fn fix(&self) -> &'static str {
+        match self.suite {
+            "bookworm" => "install Debian's qemu-user-static (tests/setup.sh does)",
+            "bookworm-backports" => {
+                "re-run tests/fixtures.sh (it fetches this build only when the mirror has \
+                 bookworm-backports)"
+            }
+            _ => "re-run tests/fixtures.sh",
+        }
+    }
+}
+
+/// The QEMU build of a Debian suite ([`QEMU_SUITES`]): `qemu_build("bookworm")` is the machine's
+/// `/usr/bin/qemu-*-static` (7.2), the others are `qemu-user` packages unpacked by
+/// `tests/fixtures.sh` into `$BINFMTD_FIXTURES/qemu-<suite>/usr/bin`.
+///
+/// Two real versions for tests that choose between interpreters:
+/// `qemu_build("bookworm").interpreter("aarch64")` (7.2) and
+/// `qemu_build("trixie").interpreter("aarch64")` (10.0).
+///
+/// # Panics
+/// For an unknown suite, or when the build is not on this machine (the message says how to get
+/// it).
+pub fn qemu_build(suite: &str) -> QemuBuild {
+    let Some(&suite) = QEMU_SUITES.iter().find(|s| **s == suite) else {
+        panic!("unknown QEMU build {suite:?}: use one of {QEMU_SUITES:?}");
+    };
+    let build = if suite == "bookworm" {
+        QemuBuild {
+            suite,
+            dir: PathBuf::from("/usr/bin"),
+            suffix: "-static",
+        }
+    } else {
+        QemuBuild {
+            suite,
+            dir: fixtures_dir().join(format!("qemu-{suite}/usr/bin")),
+            suffix: "",
+        }
+    };
+    assert!(
+        build.dir.is_dir(),
+        "{} is missing; {}",
+        build.dir.display(),
+        build.fix()
+    );
+    build
 }

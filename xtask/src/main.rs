@@ -5,7 +5,8 @@
 //! - `setup`: only the dependency installation.
 //! - `run`: the main job on this machine: install Debian's static QEMU if missing, build binfmtd in
 //!   release mode and register every non-native emulator with the built-in default configuration.
-//! - `bench`: whole-process benchmarks against the tools people use today (see `bench/`).
+//! - `bench`: whole-process benchmarks against the tools people use today (see `bench/`);
+//!   `bench emulated`: foreign work under each QEMU build (`bench/emulated/`), smoke-run by `ci`.
 //! - `dist`: a static `binfmtd`, verified static, with its install tree (`dist.rs`).
 //! - `system-test`: the systemd test of `binfmtd.service` in an nspawn-booted Debian
 //!   (`system_test.rs`, `tests/system/`); also the last step of `ci`.
@@ -34,6 +35,7 @@ fn main() -> Result<()> {
         Some("bench") => bench::main(&root, &args[1..]),
         Some("bench-run") => bench::run_inner(&args[1..]),
         Some("bench-daemon") => bench::daemon_inner(&args[1..]),
+        Some("bench-emulated-run") => bench::emulated_inner(&args[1..]),
         Some("dist") => dist::dist(&root).map(|_| ()),
         Some("deb") => deb::deb(&root).map(|_| ()),
         Some("deb-test") => deb::deb_test(&root),
@@ -50,6 +52,10 @@ fn main() -> Result<()> {
             eprintln!("  run    install qemu-user-static, build binfmtd, register all emulators");
             eprintln!("  bench  binfmtd vs systemd-binfmt, update-binfmts and the floor");
             eprintln!("         [--runs N] [--cycles N (daemon restores)] [--idle SECONDS]");
+            eprintln!(
+                "  bench emulated  foreign busybox work under each QEMU build, via binfmt_misc"
+            );
+            eprintln!("         [--runs N] [--size MiB] [--smoke (1 MiB, one run)]");
             eprintln!("  dist   static binfmtd (verified) and its install tree in target/dist/");
             eprintln!("  system-test  boot Debian under systemd-nspawn and test binfmtd.service");
             eprintln!("  image  the container image (target/image/binfmtd-image.tar)");
@@ -83,6 +89,8 @@ fn ci(root: &Path) -> Result<()> {
     )?;
     system_test::run(root)?;
     image::image_test(root)?;
+    // Emulated work under every QEMU build (the image's too, now built): must run, not be fast.
+    bench::main(root, &["emulated".into(), "--smoke".into()])?;
     deb::deb_test(root)?;
     ansible::ansible_test(root)
 }

@@ -7,6 +7,7 @@
 //! shared 2-core machine mean little, ratios do.
 
 mod daemon;
+mod emulated;
 mod prepare;
 mod runner;
 mod stats;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub(crate) use daemon::inner as daemon_inner;
+pub(crate) use emulated::run_inner as emulated_inner;
 pub(crate) use runner::main as run_inner;
 
 /// One contender: how it registers, re-runs and removes, and how many entries that gives.
@@ -50,6 +52,18 @@ impl Phase {
 
 /// Runs the benchmark and prints (and saves) the table.
 pub(crate) fn main(root: &Path, args: &[String]) -> Result<()> {
+    let result = match args.first().map(String::as_str) {
+        Some("emulated") => emulated::main(root, &args[1..]),
+        _ => registration(root, args),
+    };
+    if let Some(copy) = XTASK_COPY.get() {
+        let _ = std::fs::remove_file(copy);
+    }
+    result
+}
+
+/// The registration benchmark: the common job, the checks, the store and the daemon.
+fn registration(root: &Path, args: &[String]) -> Result<()> {
     let runs: usize = flag(args, "--runs")
         .map_or(Ok(15), |v| v.parse())
         .context("--runs N")?;
@@ -321,12 +335,14 @@ fn checks(s: &prepare::Setup) -> Result<String> {
 /// A private copy of this xtask binary for the in-sandbox runner: other builds may replace
 /// `target/debug/xtask` while the benchmark runs.
 pub(crate) fn xtask_exe() -> Result<PathBuf> {
-    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    if let Some(path) = COPY.get() {
+    if let Some(path) = XTASK_COPY.get() {
         return Ok(path.clone());
     }
     let exe = std::env::current_exe().context("locating the xtask binary")?;
     let copy = exe.with_file_name(format!("xtask-bench-runner-{}", std::process::id()));
     std::fs::copy(&exe, &copy).context("copying the xtask binary")?;
-    Ok(COPY.get_or_init(|| copy).clone())
+    Ok(XTASK_COPY.get_or_init(|| copy).clone())
 }
+
+/// The copy [`xtask_exe`] made, removed when the benchmark ends.
+static XTASK_COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();

@@ -259,7 +259,7 @@ fn sandboxed(argv: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn ensure_packages(packages: &[&str]) -> Result<()> {
+pub(crate) fn ensure_packages(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()
         .copied()

@@ -83,7 +83,7 @@ fn run_quiet(argv: &[&str]) -> Result<()> {
 }
 
 /// CPU time (user + system) of every waited-for child so far, in nanoseconds.
-fn cpu_ns() -> Result<u128> {
+pub(crate) fn cpu_ns() -> Result<u128> {
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).context("getrusage")?;
     let ns = |t: nix::sys::time::TimeVal| {
         t.tv_sec() as u128 * 1_000_000_000 + t.tv_usec() as u128 * 1_000
