@@ -10,7 +10,7 @@
 //!
 //! Options: `--cell PATTERN` (repeatable; a substring of `<suite> <arch>[ variant]`, e.g.
 //! `bullseye`, `arm64`, `a64fx`), `--jobs N` (cells booted at once, default 2), `--timeout S`
-//! (per cell, default 600), `--list`. `BINFMTD_VM_ACCEL=tcg|kvm|auto` (default `auto`: KVM only
+//! (per cell, default 300), `--list`. `BINFMTD_VM_ACCEL=tcg|kvm|auto` (default `auto`: KVM only
 //! if a trial boot finishes within 15 s, else TCG).
 
 mod apt;
@@ -46,7 +46,7 @@ impl Options {
         let mut o = Options {
             cells: Vec::new(),
             jobs: 2,
-            timeout: Duration::from_secs(600),
+            timeout: Duration::from_secs(300),
             list: false,
         };
         let mut it = args.iter();
