@@ -162,6 +162,11 @@ pub(crate) fn prepare(root: &Path, cells: &[Cell]) -> Result<Prepared> {
 }
 
 impl Prepared {
+    /// A file directly under `target/vm`.
+    pub(crate) fn cache_file(&self, name: &str) -> PathBuf {
+        self.cache.join(name)
+    }
+
     /// The kernel of `cell`.
     pub(crate) fn kernel(&self, cell: &Cell) -> Option<&Kernel> {
         self.kernels.get(&(cell.suite.name, cell.arch.debian()))

@@ -191,13 +191,13 @@ fn run_cell(
     };
     let outcome = Outcome::parse(&text);
     let lines = outcome.render(&name, &text, &why);
-    for line in &lines {
-        println!("{line}");
-    }
+    // One write per cell, so that cells finishing together do not interleave their lines.
+    let mut block: String = lines.iter().map(|l| format!("{l}\n")).collect();
     for info in &outcome.info {
-        eprintln!("[{name}] info: {info}");
+        block.push_str(&format!("[{name}] info: {info}\n"));
     }
-    eprintln!("[{name}] console: {}", console.display());
+    block.push_str(&format!("[{name}] console: {}\n", console.display()));
+    print!("{block}");
     (name, outcome.passed(), lines.len(), secs)
 }
 
@@ -215,7 +215,7 @@ fn choose_accel(prepared: &Prepared) -> Result<Accel> {
         return Ok(Accel::Tcg);
     };
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let cache = prepared.log_dir.join("../kvm");
+    let cache = prepared.cache_file("kvm");
     if let Ok(text) = std::fs::read_to_string(&cache)
         && let Some((id, verdict)) = text.split_once('\n')
         && id == boot_id.trim()
