@@ -9,6 +9,7 @@ if [ -e "$limit" ]; then
   echo 2 >"$limit"
   binfmtd install all >/tmp/limit.out 2>&1
   expect "install all exits 1 with max_binfmt_misc_interpreters = 2" 1 "$?"
+  info "install all with the limit at 2 printed: $(grep '^error' /tmp/limit.out | head -n 2 | tr '\n' ' ' | cut -c1-500)"
   expect "exactly one error line" 1 "$(grep -c '^error' /tmp/limit.out)"
   check "the error names the sysctl and the limit 2" \
     grep -q '^error.*max_binfmt_misc_interpreters.*2\|^error.*2.*max_binfmt_misc_interpreters' /tmp/limit.out
