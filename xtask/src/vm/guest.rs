@@ -155,3 +155,62 @@ pub(crate) fn manifest(fixtures: &Path) -> Result<Vec<Fixture>> {
     }
     Ok(out)
 }
+
+/// Bookworm's static QEMU (under `qemu_root`) for each fixture target plus x86_64 and i386;
+/// sid's for loongarch64.
+pub(crate) fn amd64_interpreters(
+    fixtures: &[Fixture],
+    dir: &Path,
+    qemu_root: &Path,
+) -> Result<Vec<(String, PathBuf)>> {
+    let mut targets: Vec<Target> = fixtures.iter().map(|f| f.target).collect();
+    targets.extend([Target::X86_64, Target::I386]);
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for t in targets {
+        let binary = t.qemu_binary();
+        let (path, source) = if t == Target::Loongarch64 {
+            (
+                format!("usr/local/bin/{binary}"),
+                dir.join(format!("qemu-sid/usr/bin/{binary}")),
+            )
+        } else {
+            (
+                format!("usr/bin/{binary}-static"),
+                qemu_root.join(format!("usr/bin/{binary}-static")),
+            )
+        };
+        if !source.is_file() {
+            anyhow::bail!(
+                "{} is missing: tests/setup.sh installs qemu-user-static, tests/fixtures.sh sid's qemu",
+                source.display()
+            );
+        }
+        if !out.iter().any(|(p, _)| *p == path) {
+            out.push((path, source));
+        }
+    }
+    Ok(out)
+}
+
+/// The arm64 guest's test binaries: an amd64 busybox, and the fixtures' i386 and armhf ones.
+pub(crate) fn arm64_fixtures(fixtures: &[Fixture], amd64_busybox: &Path) -> Result<Vec<Fixture>> {
+    let mut out = vec![Fixture {
+        target: Target::X86_64,
+        kind: Kind::Busybox,
+        source: amd64_busybox.to_path_buf(),
+        package: "busybox-static:amd64 (bookworm)".to_string(),
+    }];
+    for (target, package) in [
+        (Target::I386, "busybox-static:i386"),
+        (Target::Arm, "busybox-static:armhf"),
+    ] {
+        let f = fixtures
+            .iter()
+            .find(|f| {
+                f.target == target && f.kind == Kind::Busybox && f.package.starts_with(package)
+            })
+            .with_context(|| format!("the fixtures have no {package}; re-run tests/fixtures.sh"))?;
+        out.push(f.clone());
+    }
+    Ok(out)
+}

@@ -3,14 +3,14 @@
 //!
 //! Interpreters per guest:
 //! - amd64: bookworm's `qemu-user-static`, as the machine has it (`/usr/bin/qemu-<t>-static`,
-//!   installed by `tests/setup.sh`), for every target the fixtures cover plus x86_64 and i386
+//!   installed by `tests/setup.sh`; on a machine that is not x86-64, the amd64 package unpacked
+//!   from the private apt configuration), for every target the fixtures cover plus x86_64 and i386
 //!   (which `install all` must skip as native); loongarch64 from sid's `qemu-user`, as the host
 //!   tests do (bookworm's 7.2 cannot run current loong64 binaries), as `/usr/local/bin/qemu-loongarch64`.
 //! - arm64: trixie's arm64 `qemu-user` (static binaries named `qemu-<t>`): x86_64, i386, arm,
 //!   and aarch64 (which must be skipped as native).
 
 use anyhow::{Context, Result};
-use elf_magic::Target;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use std::time::Duration;
 use super::apt::{self, Apt};
 use super::cells::{BOOKWORM, Cell, Suite, TRIXIE};
 use super::cpio::Writer;
-use super::guest::{self, Fixture, Guest, Kind};
+use super::guest::{self, Guest};
 use super::kernel::{self, Kernel};
 use super::qemu::{GuestArch, Machine};
 use crate::dist::{self, Arch};
@@ -110,7 +110,11 @@ pub(crate) fn prepare(root: &Path, cells: &[Cell]) -> Result<Prepared> {
                 busybox: busybox["amd64"].clone(),
                 binfmtd: dist::dist(root, Arch::X86_64)?,
                 kernels: kernels_of(&kernels, "amd64"),
-                interpreters: amd64_interpreters(&fixtures, &fixtures_dir)?,
+                interpreters: guest::amd64_interpreters(
+                    &fixtures,
+                    &fixtures_dir,
+                    &amd64_qemu_root(bookworm, &cache)?,
+                )?,
                 fixtures: fixtures.clone(),
                 scenario: root.join("tests/vm"),
             },
@@ -141,7 +145,7 @@ pub(crate) fn prepare(root: &Path, cells: &[Cell]) -> Result<Prepared> {
                     binfmtd: dist::dist(root, Arch::Aarch64)?,
                     kernels: kernels_of(&kernels, "arm64"),
                     interpreters,
-                    fixtures: arm64_fixtures(&fixtures, &busybox["amd64"])?,
+                    fixtures: guest::arm64_fixtures(&fixtures, &busybox["amd64"])?,
                     scenario: root.join("tests/vm"),
                 }
             }
@@ -232,56 +236,15 @@ fn fixtures_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target/fixtures"))
 }
 
-/// Bookworm's static QEMU for each fixture target plus x86_64 and i386; sid's for loongarch64.
-fn amd64_interpreters(fixtures: &[Fixture], dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let mut targets: Vec<Target> = fixtures.iter().map(|f| f.target).collect();
-    targets.extend([Target::X86_64, Target::I386]);
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
-    for t in targets {
-        let binary = t.qemu_binary();
-        let (path, source) = if t == Target::Loongarch64 {
-            (
-                format!("usr/local/bin/{binary}"),
-                dir.join(format!("qemu-sid/usr/bin/{binary}")),
-            )
-        } else {
-            (
-                format!("usr/bin/{binary}-static"),
-                PathBuf::from(format!("/usr/bin/{binary}-static")),
-            )
-        };
-        if !source.is_file() {
-            anyhow::bail!(
-                "{} is missing: tests/setup.sh installs qemu-user-static, tests/fixtures.sh sid's qemu",
-                source.display()
-            );
-        }
-        if !out.iter().any(|(p, _)| *p == path) {
-            out.push((path, source));
-        }
+/// Where bookworm's amd64 `qemu-user-static` is: `/` on an x86-64 machine (`tests/setup.sh`
+/// installs it), else the package unpacked under `target/vm/pkg`.
+fn amd64_qemu_root(bookworm: &Apt, cache: &Path) -> Result<PathBuf> {
+    if cfg!(target_arch = "x86_64") {
+        return Ok(PathBuf::from("/"));
     }
-    Ok(out)
-}
-
-/// The arm64 guest's test binaries: an amd64 busybox, and the fixtures' i386 and armhf ones.
-fn arm64_fixtures(fixtures: &[Fixture], amd64_busybox: &Path) -> Result<Vec<Fixture>> {
-    let mut out = vec![Fixture {
-        target: Target::X86_64,
-        kind: Kind::Busybox,
-        source: amd64_busybox.to_path_buf(),
-        package: "busybox-static:amd64 (bookworm)".to_string(),
-    }];
-    for (target, package) in [
-        (Target::I386, "busybox-static:i386"),
-        (Target::Arm, "busybox-static:armhf"),
-    ] {
-        let f = fixtures
-            .iter()
-            .find(|f| {
-                f.target == target && f.kind == Kind::Busybox && f.package.starts_with(package)
-            })
-            .with_context(|| format!("the fixtures have no {package}; re-run tests/fixtures.sh"))?;
-        out.push(f.clone());
-    }
-    Ok(out)
+    let debs = bookworm.download(&["qemu-user-static:amd64".to_string()])?;
+    let deb = debs
+        .first()
+        .context("qemu-user-static:amd64 was not downloaded")?;
+    apt::unpack(deb, &cache.join("pkg/qemu-user-static_amd64"))
 }
