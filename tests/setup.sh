@@ -17,6 +17,10 @@ packages=(
   lintian            # checks the .deb (cargo xtask deb)
   python3-venv       # a venv for kubernetes-validate (the DaemonSet check) and Ansible
   python3-apt        # Ansible's apt module in the role test (installs the .deb)
+  qemu-system-x86    # the VM bench boots Debian's amd64 kernels (cargo xtask vm-test)
+  qemu-system-arm    # … and the arm64 kernel (qemu-system-aarch64)
+  cpio               # checks the VM bench's own initramfs writer against cpio(1)
+  xz-utils           # decompresses the kernels' binfmt_misc.ko.xz
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -11,8 +11,8 @@ use elf_magic::Target;
 
 use crate::cli_env::{Env, assert_unchanged, by_name, foreign_aarch64_line};
 
-/// Targets this (x86_64) host runs natively: `install all` skips them.
-const NATIVE: &[&str] = &["x86_64", "i386", "i486"];
+/// Targets this host runs natively: `install all` skips them.
+const NATIVE: &[&str] = binfmtd_tests::fixtures::HOST_NATIVE;
 
 /// bookworm's QEMU 7.2 dies with SIGILL on loong64 binaries (kernel notes): configure sid's.
 fn loongarch_override() -> String {

@@ -75,15 +75,22 @@ fn bad_interpreters_targets_and_configs_change_nothing() {
         Path::new("/bin/ls"),
         &["ls", "dynamically linked", "qemu-user-static"],
     );
-    let busybox = foreign_binaries()
+    // A busybox of another architecture than this machine's, as the interpreter.
+    let other = foreign_binaries()
         .into_iter()
-        .find(|b| b.target.as_deref() == Some("aarch64") && b.kind == Kind::Busybox)
-        .unwrap()
-        .path;
+        .find(|b| {
+            b.kind == Kind::Busybox
+                && b.target
+                    .as_deref()
+                    .is_some_and(|t| !binfmtd_tests::fixtures::HOST_NATIVE.contains(&t))
+        })
+        .unwrap();
+    let built_for = format!("built for {}", other.target.as_deref().unwrap_or_default());
+    let this_host = format!("this host is {}", binfmtd_tests::fixtures::HOST_UNAME);
     case(
         "wrong-machine.toml",
-        &busybox,
-        &["busybox", "built for aarch64", "this host is x86_64"],
+        &other.path,
+        &["busybox", &built_for, &this_host],
     );
     let copy = |name: &str, mode: u32| {
         let path = env.sb.scratch().join(name);

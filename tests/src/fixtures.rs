@@ -41,6 +41,21 @@ impl ForeignBinary {
     }
 }
 
+/// QEMU targets this machine runs without an emulator for certain, by the architecture the tests
+/// were built for: x86-64 runs i386 and i486 too; an aarch64 CPU runs arm only if it has AArch32,
+/// which varies, so arm is not listed (the tests neither register nor skip it on that basis).
+/// No test may register these rows (they would match the host's own executables).
+pub const HOST_NATIVE: &[&str] = if cfg!(target_arch = "x86_64") {
+    &["x86_64", "i386", "i486"]
+} else if cfg!(target_arch = "aarch64") {
+    &["aarch64"]
+} else {
+    &[std::env::consts::ARCH]
+};
+
+/// What `uname -m` prints on this machine (for asserting a binary did *not* run natively).
+pub const HOST_UNAME: &str = std::env::consts::ARCH;
+
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -14,7 +14,7 @@ use crate::{deb, run};
 
 /// Builds the package and the static binary, then runs the role's test.
 pub(crate) fn ansible_test(root: &Path) -> Result<()> {
-    let package = deb::deb(root)?;
+    let package = deb::deb(root, crate::dist::Arch::host())?;
     run(
         root,
         Command::new("bash")

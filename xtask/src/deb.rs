@@ -1,4 +1,5 @@
-//! `cargo xtask deb`: the Debian package, built from the static binary and checked by lintian.
+//! `cargo xtask deb [--target ARCH]`: the Debian package, built from the static binary and
+//! checked by lintian; ARCH is `x86_64`/`amd64` (default on x86-64) or `aarch64`/`arm64`.
 //!
 //! Steps: `dist` (static binary and install tree), `cargo deb --no-build` with the metadata in
 //! `crates/binfmtd/Cargo.toml` (cargo-deb is installed with `cargo install --locked` when missing,
@@ -13,7 +14,8 @@ use anyhow::{Context, Result, ensure};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{cargo, dist, run};
+use crate::dist::{self, Arch};
+use crate::{cargo, run};
 
 /// The cargo-deb version the metadata is written for.
 const CARGO_DEB: &str = "3.8.0";
@@ -28,9 +30,9 @@ const EXPECTED: &[&str] = &[
     "./usr/share/doc/binfmtd/copyright",
 ];
 
-/// `cargo xtask deb-test`: [`deb`], then the install/purge test under systemd.
+/// `cargo xtask deb-test`: [`deb`] for this machine, then the install/purge test under systemd.
 pub(crate) fn deb_test(root: &Path) -> Result<()> {
-    let package = deb(root)?;
+    let package = deb(root, Arch::host())?;
     run(
         root,
         Command::new("bash")
@@ -39,9 +41,9 @@ pub(crate) fn deb_test(root: &Path) -> Result<()> {
     )
 }
 
-/// Builds, checks and lints the package; returns its path.
-pub(crate) fn deb(root: &Path) -> Result<PathBuf> {
-    dist::dist(root)?;
+/// Builds, checks and lints the package for `arch`; returns its path.
+pub(crate) fn deb(root: &Path, arch: Arch) -> Result<PathBuf> {
+    dist::dist(root, arch)?;
     let has_cargo_deb = cargo()
         .args(["deb", "--version"])
         .output()
@@ -56,7 +58,16 @@ pub(crate) fn deb(root: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(&out_dir)?;
     let output = cargo()
         .current_dir(root)
-        .args(["deb", "-p", "binfmtd", "--no-build", "--no-strip", "-o"])
+        .args([
+            "deb",
+            "-p",
+            "binfmtd",
+            "--no-build",
+            "--no-strip",
+            "--target",
+        ])
+        .arg(arch.musl())
+        .arg("-o")
         .arg(&out_dir)
         .output()
         .context("cannot run cargo deb")?;
@@ -70,7 +81,7 @@ pub(crate) fn deb(root: &Path) -> Result<PathBuf> {
         package.is_file(),
         "cargo deb did not print the package path"
     );
-    check_contents(&package)?;
+    check_contents(&package, arch)?;
     run(
         root,
         Command::new("lintian")
@@ -84,8 +95,8 @@ pub(crate) fn deb(root: &Path) -> Result<PathBuf> {
     Ok(package)
 }
 
-/// The files, conffiles and control fields the package must have.
-fn check_contents(package: &Path) -> Result<()> {
+/// The files, conffiles, control fields and architecture the package must have.
+fn check_contents(package: &Path, arch: Arch) -> Result<()> {
     let dpkg = |args: &[&str]| -> Result<String> {
         let out = Command::new("dpkg-deb")
             .args(args)
@@ -120,5 +131,29 @@ fn check_contents(package: &Path) -> Result<()> {
         control.contains("Recommends: qemu-user-static"),
         "the package must recommend qemu-user-static"
     );
+    ensure!(
+        control
+            .lines()
+            .any(|l| l == format!("Architecture: {}", arch.debian())),
+        "{} is not for {}",
+        package.display(),
+        arch.debian()
+    );
+    // The binary inside must be the one for `arch` (not whatever the stage held before).
+    let tmp = package.with_extension("check");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(package)
+        .arg(&tmp)
+        .status()
+        .context("cannot run dpkg-deb")?;
+    ensure!(status.success(), "dpkg-deb -x {} failed", package.display());
+    let binary = tmp.join("usr/bin/binfmtd");
+    dist::verify_static(&binary)?;
+    dist::verify_machine(&binary, arch)?;
+    std::fs::remove_dir_all(&tmp)?;
     Ok(())
 }

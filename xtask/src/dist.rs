@@ -1,13 +1,18 @@
-//! `cargo xtask dist`: a statically linked `binfmtd`, verified static, staged with its install tree.
+//! `cargo xtask dist [--target ARCH]`: a statically linked `binfmtd`, verified static, staged
+//! with its install tree.
 //!
-//! The binary is built for `x86_64-unknown-linux-musl` when rustup can add that target, else for
-//! the gnu target with `-C target-feature=+crt-static` (a static-pie). `--target` keeps the
-//! RUSTFLAGS away from build scripts and proc-macros. "Static" is checked on the result, not
-//! assumed: no `PT_INTERP` and no `DT_NEEDED` (goblin, headers only).
+//! ARCH is `x86_64` (`amd64`) or `aarch64` (`arm64`); the default is the machine's own. The
+//! binary is built for `<arch>-unknown-linux-musl` when rustup can add that target; for the
+//! machine's own architecture the gnu target with `-C target-feature=+crt-static` (a static-pie)
+//! is the fallback. Another architecture is cross-built with musl and `rust-lld` as the linker
+//! (no cross gcc needed). `--target` keeps the RUSTFLAGS away from build scripts and
+//! proc-macros. "Static" and "for ARCH" are checked on the result, not assumed: no `PT_INTERP`,
+//! no `DT_NEEDED`, and the ELF machine of ARCH (goblin, headers only).
 //!
 //! The install tree comes from one map, the `install-map` block of `packaging/README.md`
 //! (source → destination → mode), so the README, the tarball and the `.deb` cannot drift apart.
-//! Output: `target/dist/root/` (the tree), `target/dist/binfmtd-<version>-<arch>-linux.tar.gz`.
+//! Output: `target/dist/root/` (the tree of the last build),
+//! `target/dist/binfmtd-<version>-<arch>-linux.tar.gz`.
 
 use anyhow::{Context, Result, bail, ensure};
 use std::fs;
@@ -20,10 +25,77 @@ use crate::{cargo, run};
 /// Where `dist` stages the install tree.
 pub(crate) const STAGE: &str = "target/dist/root";
 
-/// The gnu fallback target.
-const GNU: &str = "x86_64-unknown-linux-gnu";
-/// The preferred target.
-const MUSL: &str = "x86_64-unknown-linux-musl";
+/// An architecture binfmtd is built and packaged for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arch {
+    /// x86-64 (Debian `amd64`).
+    X86_64,
+    /// 64-bit Arm (Debian `arm64`).
+    Aarch64,
+}
+
+impl Arch {
+    /// The machine this xtask runs on.
+    pub(crate) fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
+    }
+
+    /// Parses `--target`: the Rust/uname name or Debian's.
+    pub(crate) fn parse(name: &str) -> Result<Arch> {
+        match name {
+            "x86_64" | "amd64" => Ok(Arch::X86_64),
+            "aarch64" | "arm64" => Ok(Arch::Aarch64),
+            other => bail!("--target {other}: use x86_64 (amd64) or aarch64 (arm64)"),
+        }
+    }
+
+    /// `--target ARCH` from a task's arguments (default: [`Arch::host`]).
+    pub(crate) fn from_args(args: &[String]) -> Result<Arch> {
+        match args {
+            [] => Ok(Arch::host()),
+            [flag, name] if flag == "--target" => Arch::parse(name),
+            [flag] if flag.starts_with("--target=") => Arch::parse(&flag["--target=".len()..]),
+            _ => bail!("usage: [--target x86_64|aarch64]"),
+        }
+    }
+
+    /// `x86_64` / `aarch64`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+
+    /// Debian's architecture name.
+    pub(crate) fn debian(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
+        }
+    }
+
+    /// The preferred (musl) Rust target.
+    pub(crate) fn musl(self) -> String {
+        format!("{}-unknown-linux-musl", self.name())
+    }
+
+    fn gnu(self) -> String {
+        format!("{}-unknown-linux-gnu", self.name())
+    }
+
+    /// The ELF `e_machine` of its binaries.
+    fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => goblin::elf::header::EM_X86_64,
+            Arch::Aarch64 => goblin::elf::header::EM_AARCH64,
+        }
+    }
+}
 
 /// One line of the install map.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +108,17 @@ pub(crate) struct Item {
     pub(crate) mode: u32,
 }
 
-/// Builds the static binary, verifies it, and stages the install tree; returns the binary's path.
-pub(crate) fn dist(root: &Path) -> Result<PathBuf> {
-    let binary = build_static(root)?;
+/// Builds the static binary for `arch`, verifies it, and stages the install tree; returns the
+/// binary's path.
+pub(crate) fn dist(root: &Path, arch: Arch) -> Result<PathBuf> {
+    let binary = build_static(root, arch)?;
     verify_static(&binary)?;
-    eprintln!("dist: {} is statically linked", binary.display());
+    verify_machine(&binary, arch)?;
+    eprintln!(
+        "dist: {} is statically linked for {}",
+        binary.display(),
+        arch.name()
+    );
     let items = install_map(&fs::read_to_string(root.join("packaging/README.md"))?)?;
     let stage = root.join(STAGE);
     if stage.exists() {
@@ -52,7 +130,7 @@ pub(crate) fn dist(root: &Path) -> Result<PathBuf> {
     let tarball = root.join(format!(
         "target/dist/binfmtd-{}-{}-linux.tar.gz",
         env!("CARGO_PKG_VERSION"),
-        std::env::consts::ARCH
+        arch.name()
     ));
     run(
         root,
@@ -74,9 +152,19 @@ pub(crate) fn dist(root: &Path) -> Result<PathBuf> {
     Ok(binary)
 }
 
-/// Builds `binfmtd` statically: musl if rustup can provide it, else gnu + crt-static.
-fn build_static(root: &Path) -> Result<PathBuf> {
-    let target = if musl_available() { MUSL } else { GNU };
+/// Builds `binfmtd` statically: musl if rustup can provide it, else (for the host's own
+/// architecture only) gnu + crt-static; another architecture links with `rust-lld`.
+fn build_static(root: &Path, arch: Arch) -> Result<PathBuf> {
+    let musl = arch.musl();
+    let gnu = arch.gnu();
+    let cross = arch != Arch::host();
+    let target = if musl_available(&musl) {
+        musl.as_str()
+    } else if cross {
+        bail!("cannot add the {musl} target with rustup: `rustup target add {musl}`, then retry")
+    } else {
+        gnu.as_str()
+    };
     let mut build = cargo();
     build.args([
         "build",
@@ -88,7 +176,14 @@ fn build_static(root: &Path) -> Result<PathBuf> {
         "--target",
         target,
     ]);
-    if target == GNU {
+    let linker = format!(
+        "CARGO_TARGET_{}_LINKER",
+        target.to_uppercase().replace('-', "_")
+    );
+    if cross && std::env::var_os(&linker).is_none() {
+        build.env(&linker, "rust-lld");
+    }
+    if target == gnu {
         let flags = std::env::var("RUSTFLAGS").unwrap_or_default();
         build.env(
             "RUSTFLAGS",
@@ -99,24 +194,39 @@ fn build_static(root: &Path) -> Result<PathBuf> {
     Ok(root.join("target").join(target).join("release/binfmtd"))
 }
 
-/// True if the musl target is installed or rustup can add it now (never a hard dependency).
-fn musl_available() -> bool {
+/// True if the `musl` target is installed or rustup can add it now.
+fn musl_available(musl: &str) -> bool {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .is_ok_and(|o| {
             String::from_utf8_lossy(&o.stdout)
                 .lines()
-                .any(|l| l == MUSL)
+                .any(|l| l == musl)
         });
     if installed {
         return true;
     }
-    eprintln!("dist: adding the {MUSL} target (falls back to {GNU} + crt-static)");
+    eprintln!("dist: adding the {musl} target");
     Command::new("rustup")
-        .args(["target", "add", MUSL])
+        .args(["target", "add", musl])
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Fails unless `path` is an ELF executable for `arch` (its header's `e_machine`).
+pub(crate) fn verify_machine(path: &Path, arch: Arch) -> Result<()> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let elf = goblin::elf::Elf::parse(&bytes)
+        .with_context(|| format!("{} is not a valid ELF file", path.display()))?;
+    ensure!(
+        elf.header.e_machine == arch.elf_machine() && elf.is_64,
+        "{} is built for ELF machine {}, not {}",
+        path.display(),
+        elf.header.e_machine,
+        arch.name()
+    );
+    Ok(())
 }
 
 /// Fails unless `path` is an ELF without a program interpreter and without needed libraries.
@@ -241,6 +351,37 @@ mod tests {
     fn a_dynamic_binary_is_not_static() {
         let err = verify_static(Path::new("/bin/ls")).expect_err("/bin/ls is dynamic");
         assert!(err.to_string().contains("dynamically linked"), "{err}");
+    }
+
+    #[test]
+    fn the_machine_check_tells_architectures_apart() {
+        let host = std::env::current_exe().expect("test binary");
+        verify_machine(&host, Arch::host()).expect("the test binary is for this machine");
+        let other = match Arch::host() {
+            Arch::X86_64 => Arch::Aarch64,
+            Arch::Aarch64 => Arch::X86_64,
+        };
+        let err = verify_machine(&host, other).expect_err("not for the other architecture");
+        assert!(err.to_string().contains(other.name()), "{err}");
+    }
+
+    #[test]
+    fn target_names() {
+        assert_eq!(Arch::parse("arm64").expect("arm64"), Arch::Aarch64);
+        assert_eq!(Arch::parse("aarch64").expect("aarch64"), Arch::Aarch64);
+        assert_eq!(Arch::parse("amd64").expect("amd64"), Arch::X86_64);
+        assert!(Arch::parse("riscv64").is_err());
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(Arch::from_args(&args(&[])).expect("default"), Arch::host());
+        assert_eq!(
+            Arch::from_args(&args(&["--target", "arm64"])).expect("arm64"),
+            Arch::Aarch64
+        );
+        assert_eq!(
+            Arch::from_args(&args(&["--target=x86_64"])).expect("x86_64"),
+            Arch::X86_64
+        );
+        assert!(Arch::from_args(&args(&["--targte", "arm64"])).is_err());
     }
 
     #[test]

@@ -65,7 +65,7 @@ fn build(
     state: &Path,
     then: impl FnOnce(&dyn Fn(&[&str]) -> Command) -> Result<()>,
 ) -> Result<()> {
-    let binary = dist::dist(root)?;
+    let binary = dist::dist(root, dist::Arch::host())?;
     let context = assemble(root, &binary)?;
     let script = root.join("tests/image/sandbox-dockerd.sh");
     if state.exists() {

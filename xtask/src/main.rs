@@ -7,12 +7,16 @@
 //!   release mode and register every non-native emulator with the built-in default configuration.
 //! - `bench`: whole-process benchmarks against the tools people use today (see `bench/`);
 //!   `bench emulated`: foreign work under each QEMU build (`bench/emulated/`), smoke-run by `ci`.
-//! - `dist`: a static `binfmtd`, verified static, with its install tree (`dist.rs`).
+//! - `dist [--target ARCH]`: a static `binfmtd` for x86_64 or aarch64, verified static, with its
+//!   install tree (`dist.rs`).
 //! - `system-test`: the systemd test of `binfmtd.service` in an nspawn-booted Debian
 //!   (`system_test.rs`, `tests/system/`); also the last step of `ci`.
 //! - `image`, `image-test`: the container image, built and tested with a sandboxed dockerd.
-//! - `deb`, `deb-test`: the Debian package (cargo-deb), lintian, an install test under systemd.
+//! - `deb [--target ARCH]`, `deb-test`: the Debian package (cargo-deb, amd64 or arm64), lintian,
+//!   an install test under systemd.
 //! - `ansible-test`: the Ansible role, linted and run against a booted systemd container.
+//! - `vm-test`: real Debian kernels (5.10 to 7.3, amd64 and arm64) booted under qemu-system,
+//!   each running the scenario of `tests/vm/` (`vm/`); the last step of `ci`.
 
 mod ansible;
 mod bench;
@@ -20,6 +24,7 @@ mod deb;
 mod dist;
 mod image;
 mod system_test;
+mod vm;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -36,13 +41,14 @@ fn main() -> Result<()> {
         Some("bench-run") => bench::run_inner(&args[1..]),
         Some("bench-daemon") => bench::daemon_inner(&args[1..]),
         Some("bench-emulated-run") => bench::emulated_inner(&args[1..]),
-        Some("dist") => dist::dist(&root).map(|_| ()),
-        Some("deb") => deb::deb(&root).map(|_| ()),
+        Some("dist") => dist::dist(&root, dist::Arch::from_args(&args[1..])?).map(|_| ()),
+        Some("deb") => deb::deb(&root, dist::Arch::from_args(&args[1..])?).map(|_| ()),
         Some("deb-test") => deb::deb_test(&root),
         Some("ansible-test") => ansible::ansible_test(&root),
         Some("system-test") => system_test::run(&root),
         Some("image") => image::image(&root),
         Some("image-test") => image::image_test(&root),
+        Some("vm-test") => vm::vm_test(&root, &args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <ci|setup|run>");
             eprintln!("  ci     install test dependencies, then fmt, clippy, build and every test");
@@ -57,12 +63,18 @@ fn main() -> Result<()> {
             );
             eprintln!("         [--runs N] [--size MiB] [--smoke (1 MiB, one run)]");
             eprintln!("  dist   static binfmtd (verified) and its install tree in target/dist/");
+            eprintln!("         [--target x86_64|aarch64]");
             eprintln!("  system-test  boot Debian under systemd-nspawn and test binfmtd.service");
             eprintln!("  image  the container image (target/image/binfmtd-image.tar)");
             eprintln!("  deb    the Debian package (target/debian/), lintian-checked");
+            eprintln!("         [--target x86_64|aarch64]");
             eprintln!("  deb-test  deb, then install and purge it under systemd (nspawn)");
             eprintln!("  ansible-test  lint the Ansible role and run it under systemd (nspawn)");
             eprintln!("  image-test  build the image and test it; validate the DaemonSet");
+            eprintln!("  vm-test  boot Debian kernels 5.10-7.3 (amd64, arm64) under QEMU and run");
+            eprintln!(
+                "         tests/vm/ in each [--cell PATTERN] [--jobs N] [--timeout S] [--list]"
+            );
             bail!("unknown or missing task")
         }
     }
@@ -92,7 +104,9 @@ fn ci(root: &Path) -> Result<()> {
     // Emulated work under every QEMU build (the image's too, now built): must run, not be fast.
     bench::main(root, &["emulated".into(), "--smoke".into()])?;
     deb::deb_test(root)?;
-    ansible::ansible_test(root)
+    ansible::ansible_test(root)?;
+    deb::deb(root, dist::Arch::Aarch64)?;
+    vm::vm_test(root, &[])
 }
 
 fn main_job(root: &Path, extra: &[String]) -> Result<()> {

@@ -72,6 +72,7 @@ pub fn enter_private_binfmt_misc(mount_point: &Path) -> Result<(), IsolateError>
 
     let uid = nix::unistd::geteuid();
     let gid = nix::unistd::getegid();
+    let root = uid.is_root();
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(|errno| {
         IsolateError::Unshare {
             errno,
@@ -98,7 +99,7 @@ pub fn enter_private_binfmt_misc(mount_point: &Path) -> Result<(), IsolateError>
     .map_err(|errno| IsolateError::Mount {
         path: "/".into(),
         errno,
-        hint: diagnose::mount(errno),
+        hint: diagnose::mount(errno, root),
     })?;
     std::fs::create_dir_all(mount_point).map_err(|error| IsolateError::MountPoint {
         path: mount_point.to_path_buf(),
@@ -114,7 +115,7 @@ pub fn enter_private_binfmt_misc(mount_point: &Path) -> Result<(), IsolateError>
     .map_err(|errno| IsolateError::Mount {
         path: mount_point.to_path_buf(),
         errno,
-        hint: diagnose::mount(errno),
+        hint: diagnose::mount(errno, root),
     })
 }
 
@@ -235,8 +236,9 @@ pub mod diagnose {
         }
     }
 
-    /// `; <why>` for a failed mount of binfmt_misc, or empty.
-    pub fn mount(errno: Errno) -> String {
+    /// `; <why>` for a failed mount of binfmt_misc, or empty; `root` says whether the caller
+    /// was root before entering the namespace (the fix differs).
+    pub fn mount(errno: Errno, root: bool) -> String {
         let release = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -244,10 +246,7 @@ pub mod diagnose {
             Errno::EPERM | Errno::EACCES
                 if !binfmt_misc::Features::of(&release).userns_instances() =>
             {
-                format!(
-                    "; Linux {release} is older than 6.7, the first version that gives each user \
-                     namespace its own binfmt_misc: without root, use a newer kernel"
-                )
+                old_kernel(&release, root)
             }
             Errno::EPERM | Errno::EACCES => {
                 apparmor().map(|a| format!("; {a}")).unwrap_or_else(|| {
@@ -261,6 +260,20 @@ pub mod diagnose {
         }
     }
 
+    /// Why a user namespace cannot have its own binfmt_misc on `release` (< 6.7), and what to do
+    /// instead: as root, register in the host's instance; without root, only a newer kernel helps.
+    pub fn old_kernel(release: &str, root: bool) -> String {
+        let fix = if root {
+            "as root, register in the host's instance with `binfmtd install` instead"
+        } else {
+            "without root, use a newer kernel (or ask an administrator to run `binfmtd install`)"
+        };
+        format!(
+            "; Linux {release} is older than 6.7, the first version that gives each user \
+             namespace its own binfmt_misc: {fix}"
+        )
+    }
+
     /// The AppArmor restriction on unprivileged user namespaces (Ubuntu ≥ 23.10), when active.
     fn apparmor() -> Option<String> {
         (sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1"))
@@ -270,5 +283,28 @@ pub mod diagnose {
                  profile with `userns,` or ask an administrator to set the sysctl to 0"
                     .to_string()
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diagnose::old_kernel;
+
+    #[test]
+    fn an_old_kernel_gets_a_fix_that_fits_the_caller() {
+        let root = old_kernel("5.10.0-32-amd64", true);
+        assert!(
+            root.contains("5.10.0-32-amd64") && root.contains("6.7"),
+            "{root}"
+        );
+        assert!(
+            root.contains("as root") && root.contains("binfmtd install"),
+            "{root}"
+        );
+        let user = old_kernel("6.1.0-50-amd64", false);
+        assert!(
+            user.contains("without root") && user.contains("newer kernel"),
+            "{user}"
+        );
     }
 }

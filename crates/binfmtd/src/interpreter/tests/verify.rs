@@ -25,6 +25,11 @@ fn host_machine_is_read_from_our_own_header() {
         assert_eq!(host.class, ElfClass::Elf64);
         assert_eq!(host.endian, Endianness::Little);
     }
+    if cfg!(target_arch = "aarch64") {
+        assert_eq!(host.machine, EM_AARCH64);
+        assert_eq!(host.class, ElfClass::Elf64);
+        assert_eq!(host.endian, Endianness::Little);
+    }
     assert_eq!(HostMachine::of_file(Path::new("/bin/sh")).unwrap(), host);
 }
 
@@ -112,17 +117,20 @@ fn rejects_a_needed_library_even_without_pt_interp() {
 
 #[test]
 fn rejects_a_real_shared_library_naming_the_needed_lib() {
+    // Debian's multiarch directory of this machine (x86_64-linux-gnu, aarch64-linux-gnu).
+    let arch = std::env::consts::ARCH;
     let lib = [
-        "/usr/lib/x86_64-linux-gnu/libm.so.6",
-        "/lib/x86_64-linux-gnu/libm.so.6",
+        format!("/usr/lib/{arch}-linux-gnu/libm.so.6"),
+        format!("/lib/{arch}-linux-gnu/libm.so.6"),
     ]
     .into_iter()
-    .map(Path::new)
+    .map(std::path::PathBuf::from)
     .find(|p| p.exists());
     let Some(lib) = lib else {
-        eprintln!("skipping: no x86_64 libm.so.6 here");
+        eprintln!("skipping: no {arch} libm.so.6 here");
         return;
     };
+    let lib = lib.as_path();
     let dir = tempfile::tempdir().unwrap();
     let copy = copy_with_mode(lib, dir.path(), "libm", 0o755);
     let err = verify_with(
