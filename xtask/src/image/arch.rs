@@ -191,4 +191,24 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_tree_with_a_script_or_a_dynamic_elf_is_rejected() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("binfmtd-xtask-tree-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("etc")).expect("mkdir");
+        fs::write(dir.join("etc/config.toml"), "flags = \"PF\"\n").expect("write");
+        assert_eq!(check_tree(&ALL[0], &dir).expect("data only"), 0);
+        let script = dir.join("etc/run.sh");
+        fs::write(&script, "#!/bin/sh\n").expect("write");
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let err = check_tree(&ALL[0], &dir).expect_err("a script").to_string();
+        assert!(err.contains("not an ELF"), "{err}");
+        fs::remove_file(&script).expect("rm");
+        fs::copy("/bin/ls", dir.join("ls")).expect("copy");
+        let err = check_tree(&ALL[0], &dir).expect_err("dynamic").to_string();
+        assert!(err.contains("dynamically linked"), "{err}");
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
