@@ -13,7 +13,12 @@ packages=(
   binutils           # readelf, for diagnostics in test failures
   systemd-container  # systemd-nspawn: boots the Debian rootfs of the systemd test (tests/system)
   debootstrap        # builds that rootfs once, cached in target/system/rootfs
-  docker.io          # the container image: built and run by a dockerd in a user namespace
+  docker.io          # the container image: pulled and run by a dockerd in a user namespace
+  buildah            # builds the image index (cargo xtask image)
+  skopeo             # writes and pushes it (OCI layout, docker-archive, the test registry)
+  curl               # waits for the test registry (Debian's docker-registry is fetched, not
+                     # installed: its init script would serve *:5000 on this machine)
+  iproute2           # brings lo up in the sandbox's network namespace (the registry's)
   lintian            # checks the .deb (cargo xtask deb)
   python3-venv       # a venv for kubernetes-validate (the DaemonSet check) and Ansible
   python3-apt        # Ansible's apt module in the role test (installs the .deb)

@@ -6,7 +6,8 @@
 # mount is the sandbox's instance, never the real host's (Linux >= 6.7). The PID namespace makes
 # `docker run --pid=host` see the sandbox host's PID 1 (the holder below), as on a real machine.
 #   start DIR         start it (state, images and the socket live in DIR)
-#   hostns DIR CMD..  run CMD as the sandbox host (its user, mount and PID namespaces)
+#   hostns DIR CMD..  run CMD as the sandbox host (its user, mount, network and PID namespaces;
+#                     a background CMD ends with the sandbox)
 #   docker DIR ARGS.. Debian's docker client (BuildKit) talking to it
 #   stop DIR          stop dockerd and the holder, remove the cgroups dockerd created
 # Recipe: /work/shared/notes/environment.md §3 (root writes the uid/gid maps: no newuidmap).
@@ -46,7 +47,7 @@ start)
   echo "sandbox-dockerd: dockerd did not come up; see $D/dockerd.log" >&2; tail -5 "$D/dockerd.log" >&2
   exit 1 ;;
 hostns)
-  shift 2; exec nsenter -t "$(cat "$D/holder.pid")" --user --mount --pid -- "$@" ;;
+  shift 2; exec nsenter -t "$(cat "$D/holder.pid")" --user --mount --net --pid -- "$@" ;;
 docker)
   shift 2; DOCKER_BUILDKIT=1 exec $DOCKER -H "unix://$D/docker.sock" "$@" ;;
 stop)
@@ -66,8 +67,10 @@ stop)
     for _ in $(seq 1 100); do kill -0 "$P" 2>/dev/null || break; sleep 0.05; done
     rm -f "$D/$f.pid"
   done
+  # Empty cgroup directories dockerd left (the glob stays literal when there are none).
   for cg in /sys/fs/cgroup/*/binfmtd-sandbox-*; do
-    [ -d "$cg" ] && { find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
-  done ;;
+    if [ -d "$cg" ]; then find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
+  done
+  exit 0 ;;
 *) echo "usage: sandbox-dockerd.sh start|stop|hostns|docker DIR [ARGS...]" >&2; exit 2 ;;
 esac

@@ -1,40 +1,40 @@
 #!/usr/bin/env bash
-# test.sh STATE TAG — prove the container image with a real engine (run by `cargo xtask image-test`).
+# test.sh STATE LAYOUT — prove the container image, served from a registry, with a real engine
+# (run by `cargo xtask image-test`, which builds LAYOUT and starts the sandboxed dockerd first).
 #
-# The engine is tests/image/sandbox-dockerd.sh's dockerd (already started by xtask, state in
-# STATE, image TAG built): every binfmt_misc here is the sandbox's instance, never the host's.
-# "host" below means the sandbox host (the namespaces dockerd runs in), whose binfmt_misc lives
-# at /proc/sys/fs/binfmt_misc in its own mount namespace.
+# The engine is tests/image/sandbox-dockerd.sh's dockerd (state in STATE): every binfmt_misc here
+# is the sandbox's instance, never the host's. "host" below means the sandbox host (the namespaces
+# dockerd runs in), whose binfmt_misc lives at /proc/sys/fs/binfmt_misc in its own mount namespace.
+# Environment from xtask: IMAGE_VERSION_TAG (binfmtd-V-qemu-V), IMAGE_PLATFORMS (amd64 arm64 ...).
 #
-# Checks: the loud failure without --privileged; `--install all` and a foreign binary and a
-# foreign container running afterwards; the JSON status; `--uninstall 'qemu-*'`; the visibility
-# check (host without binfmt_misc: a loud error, not a silent loss; with --pid=host: fixed by
-# mounting it in the host's namespace); `install --persist` into a host root directory.
+# Order: registry.sh serves the OCI layout's tags from a registry inside the sandbox and the
+# engine pulls the index back (the digest it reports must be the layout's); the loud failure
+# without --privileged; action.sh (setup-qemu-action's sequence), compat.sh (tonistiigi
+# behaviours); then `--install all` and a foreign binary and container; the JSON status;
+# `--uninstall 'qemu-*'`; the DaemonSet's command line; the visibility check (host without
+# binfmt_misc: a loud error, not a silent loss; with --pid=host: fixed by mounting it in the
+# host's namespace); `install --persist` into a host root directory; last, emulated.sh runs every
+# foreign half of the index under emulation.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-D=${1:?usage: test.sh STATE TAG}; TAG=${2:?usage: test.sh STATE TAG}
-SD=tests/image/sandbox-dockerd.sh
-BM=/proc/sys/fs/binfmt_misc
-BUSYBOX=$PWD/target/fixtures/pkg/busybox-static_arm64/bin/busybox
-[ -x "$BUSYBOX" ] || { echo "image test: $BUSYBOX missing (run tests/fixtures.sh)" >&2; exit 1; }
+D=${1:?usage: test.sh STATE LAYOUT}; LAYOUT=${2:?usage: test.sh STATE LAYOUT}
+VTAG=${IMAGE_VERSION_TAG:?set by cargo xtask image-test}
+read -r -a PLATFORMS <<<"${IMAGE_PLATFORMS:-amd64}"
 OUT=$D/out; mkdir -p "$OUT"
+source tests/image/lib.sh
+FIX=${BINFMTD_FIXTURES:-$PWD/target/fixtures}
+BUSYBOX=$FIX/pkg/busybox-static_arm64/bin/busybox
+[ -x "$BUSYBOX" ] || { echo "image test: $BUSYBOX missing (run tests/fixtures.sh)" >&2; exit 1; }
+REG=127.0.0.1:5000
+TAG=$REG/binfmtd:latest
 
-dk() { "$SD" docker "$D" "$@"; }
-host() { "$SD" hostns "$D" "$@"; }
-run() { dk run --rm --network none "$@"; }
-pass() { echo "image test: ok: $*"; }
-fail() { echo "image test: FAILED: $*" >&2; for f in "$OUT"/last.*; do echo "--- $f" >&2; cat "$f" >&2; done; exit 1; }
-# expect STATUS CMD...: run CMD, keep its output in $OUT/last.{out,err}, check the exit status.
-expect() {
-  local want=$1; shift
-  set +e; "$@" >"$OUT/last.out" 2>"$OUT/last.err"; local got=$?; set -e
-  if [ "$want" = nonzero ]; then [ "$got" -ne 0 ] || fail "expected failure: $*"
-  else [ "$got" -eq "$want" ] || fail "exit $got, expected $want: $*"; fi
-}
-host_entries() { host sh -c "ls $BM 2>/dev/null | grep -v -e '^register\$' -e '^status\$' || true"; }
-host_mounted() { host sh -c "grep -q ' $BM binfmt_misc ' /proc/self/mounts"; }
-json() { python3 -c "import json,sys; d=json.load(open('$OUT/last.out')); sys.exit(0 if ($1) else 1)" \
-  || fail "JSON check failed: $1"; }
+# Served from a registry, pulled back by the engine: the digest is the layout's index.
+bash tests/image/registry.sh "$D" "$LAYOUT" latest "$VTAG" latest-setuid "$VTAG-setuid"
+expect 0 dk pull "$REG/binfmtd:$VTAG"
+want=$(skopeo manifest-digest <(skopeo inspect --raw "oci:$LAYOUT:latest"))
+dk image inspect --format '{{json .RepoDigests}}' "$REG/binfmtd:$VTAG" | grep -qF "$REG/binfmtd@$want" ||
+  fail "the pulled image is not the layout's index $want"
+pass "the index is served by a registry and pulled back ($REG/binfmtd:$VTAG, $want)"
 
 # 0. Without --privileged: a loud failure naming the fix, nothing registered.
 expect nonzero run "$TAG" --install all
@@ -45,6 +45,9 @@ pass "refuses without --privileged, with the hint"
 # 1. Host with binfmt_misc mounted (as on a systemd host after the automount fired).
 host mount -t binfmt_misc binfmt_misc "$BM"
 sleep 0.3   # the instance must be older than the container's mount to count as the host's
+# 1b. setup-qemu-action's sequence (action.sh), the tonistiigi behaviours (compat.sh); then --install all.
+bash tests/image/action.sh "$D" "$TAG"
+bash tests/image/compat.sh "$D" "$TAG"
 expect 0 run --privileged "$TAG" --install all
 json "'linux/arm64' in d['supported'] and 'qemu-aarch64' in (d['emulators'] or [])"
 grep -q 'installing: qemu-aarch64' "$OUT/last.err" || fail "no tonistiigi-style progress line"
@@ -53,13 +56,6 @@ host_entries | grep -qx qemu-x86_64 && fail "the native x86_64 was registered"
 [ "$(host "$BUSYBOX" uname -m)" = aarch64 ] || fail "a foreign binary does not run on the host"
 host grep -q '^flags: PF$' "$BM/qemu-aarch64" || fail "qemu-aarch64 is not registered with PF"
 pass "--install all: entries on the host, foreign binary runs through the image's interpreter"
-
-# A foreign-architecture container (an imported arm64 busybox root filesystem).
-R=$D/arm64-rootfs; rm -rf "$R"; mkdir -p "$R/bin"; cp "$BUSYBOX" "$R/bin/busybox"; ln -s busybox "$R/bin/sh"
-tar -C "$R" -c . | dk import - local/arm64-busybox >/dev/null
-expect 0 run local/arm64-busybox /bin/busybox uname -m
-[ "$(cat "$OUT/last.out")" = aarch64 ] || fail "the arm64 container printed $(cat "$OUT/last.out")"
-pass "a foreign-architecture container runs"
 
 # 2. A second --install changes nothing; the no-argument run prints the status JSON.
 expect 0 run --privileged "$TAG" --install all
@@ -121,9 +117,9 @@ expect 0 run --privileged "$TAG" --uninstall 'qemu-*'
 HR=$D/hostroot; rm -rf "$HR"; mkdir -p "$HR/etc/binfmtd"
 echo '# the host administrator'"'"'s own file' > "$HR/etc/binfmtd/binfmtd.toml"
 expect 0 dk run --rm --network none --privileged -v "$HR:/host" "$TAG" install --persist arm64 riscv64
-[ "$("$HR/usr/local/bin/binfmtd" --version)" = "$(run "$TAG" --version)" ] || fail "persisted binary"
+cmp -s "$HR/usr/local/bin/binfmtd" "$CONTEXT/binfmtd" || fail "persisted binary"
 for t in aarch64 riscv64; do
-  cmp -s "$HR/usr/local/lib/binfmtd/qemu/qemu-$t" "/usr/bin/qemu-$t-static" || fail "persisted qemu-$t"
+  cmp -s "$HR/usr/local/lib/binfmtd/qemu/qemu-$t" "$CONTEXT/qemu/qemu-$t" || fail "persisted qemu-$t"
 done
 [ "$(ls "$HR/usr/local/lib/binfmtd/qemu" | wc -l)" = 2 ] || fail "persisted more interpreters than asked"
 grep -qx 'interpreter_dirs = \["/usr/local/lib/binfmtd/qemu"\]' "$HR/etc/binfmtd/binfmtd.d/50-persist.toml" \
@@ -137,5 +133,8 @@ host_entries | grep -qx qemu-riscv64 || fail "install --persist did not register
 expect 0 dk run --rm --network none --privileged -v "$HR:/host" "$TAG" install --persist arm64 riscv64
 pass "install --persist: binary, interpreters, drop-in, unit and its enablement on the host (twice)"
 expect 0 run --privileged "$TAG" --uninstall 'qemu-*'
+
+# 7. The foreign halves of the index, under emulation (needs the host's binfmt_misc).
+bash tests/image/emulated.sh "$D" "$TAG" "${PLATFORMS[@]}"
 host umount "$BM"
 echo "image test: all passed"

@@ -11,7 +11,8 @@
 //!   install tree (`dist.rs`).
 //! - `system-test`: the systemd test of `binfmtd.service` in an nspawn-booted Debian
 //!   (`system_test.rs`, `tests/system/`); also the last step of `ci`.
-//! - `image`, `image-test`: the container image, built and tested with a sandboxed dockerd.
+//! - `image`, `image-test`: the multi-arch container image (buildah), tested served from a registry
+//!   to a sandboxed dockerd.
 //! - `deb [--target ARCH]`, `deb-test`: the Debian package (cargo-deb, amd64 or arm64), lintian,
 //!   an install test under systemd.
 //! - `ansible-test`: the Ansible role, linted and run against a booted systemd container.
@@ -46,8 +47,8 @@ fn main() -> Result<()> {
         Some("deb-test") => deb::deb_test(&root),
         Some("ansible-test") => ansible::ansible_test(&root),
         Some("system-test") => system_test::run(&root),
-        Some("image") => image::image(&root),
-        Some("image-test") => image::image_test(&root),
+        Some("image") => image::image(&root, &args[1..]),
+        Some("image-test") => image::image_test(&root, &args[1..]),
         Some("vm-test") => vm::vm_test(&root, &args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <ci|setup|run>");
@@ -65,12 +66,15 @@ fn main() -> Result<()> {
             eprintln!("  dist   static binfmtd (verified) and its install tree in target/dist/");
             eprintln!("         [--target x86_64|aarch64]");
             eprintln!("  system-test  boot Debian under systemd-nspawn and test binfmtd.service");
-            eprintln!("  image  the container image (target/image/binfmtd-image.tar)");
+            eprintln!("  image  the multi-arch container image (target/image/binfmtd.oci.tar)");
+            eprintln!("         [--arch amd64,arm64,ppc64le,riscv64|all]");
             eprintln!("  deb    the Debian package (target/debian/), lintian-checked");
             eprintln!("         [--target x86_64|aarch64]");
             eprintln!("  deb-test  deb, then install and purge it under systemd (nspawn)");
             eprintln!("  ansible-test  lint the Ansible role and run it under systemd (nspawn)");
-            eprintln!("  image-test  build the image and test it; validate the DaemonSet");
+            eprintln!(
+                "  image-test  build the image, serve it from a registry and test it [--arch]"
+            );
             eprintln!("  vm-test  boot Debian kernels 5.10-7.3 (amd64, arm64) under QEMU and run");
             eprintln!(
                 "         tests/vm/ in each [--cell PATTERN] [--jobs N] [--timeout S] [--list]"
@@ -100,7 +104,7 @@ fn ci(root: &Path) -> Result<()> {
         cargo().args(["test", "--workspace", "--no-fail-fast"]),
     )?;
     system_test::run(root)?;
-    image::image_test(root)?;
+    image::image_test(root, &[])?;
     // Emulated work under every QEMU build (the image's too, now built): must run, not be fast.
     bench::main(root, &["emulated".into(), "--smoke".into()])?;
     deb::deb_test(root)?;
