@@ -7,6 +7,7 @@ mod cli;
 mod cli_env;
 mod cli_faults;
 mod cli_upgrade;
+mod compat;
 mod daemon;
 mod exec;
 mod harness;

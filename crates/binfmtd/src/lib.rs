@@ -15,6 +15,7 @@
 //! - [`daemon`]: `binfmtd daemon`, the systemd service that keeps the entries registered;
 //! - [`visibility`]: whether entries outlive a container; [`persist`]: `install --persist`.
 
+pub mod advice;
 pub mod check;
 pub mod cli;
 pub mod commands;

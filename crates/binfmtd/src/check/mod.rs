@@ -18,6 +18,7 @@
 
 mod classify;
 mod explain;
+pub mod platforms;
 mod run;
 #[cfg(test)]
 mod tests;

@@ -18,14 +18,17 @@ pub struct CheckReport {
     pub all_execute: bool,
     /// `host`, or `namespace` when binfmtd runs outside the initial user namespace.
     pub scope: Scope,
-    /// One result per target, in the order asked (default: every target in QEMU's order).
+    /// One result per target, in the order asked (default: the targets the configuration serves).
     pub targets: Vec<TargetCheck>,
 }
 
-/// Runs the check for `words` (default: every target) and prints it; `Ok(true)` when everything
-/// executes.
+/// Runs the check for `words` (default: what the configuration serves) and prints it; `Ok(true)`
+/// when everything executes.
 pub fn run(ctx: &Context, words: &[String]) -> Result<bool> {
-    let (targets, _) = crate::selection::parse_targets(words, &Targets::All)?.expand();
+    let targets = match crate::selection::parse_targets(words, &ctx.settings.targets)? {
+        Targets::List(list) => list,
+        Targets::All => servable(ctx),
+    };
     let checks = check::check(&targets, &ctx.mount);
     let scope = if checks.iter().any(|c| c.scope == Scope::Namespace) {
         tracing::warn!(
@@ -52,6 +55,21 @@ pub fn run(ctx: &Context, words: &[String]) -> Result<bool> {
         );
     }
     Ok(report.all_execute)
+}
+
+/// `targets = "all"`: every target binfmtd could serve here — the native ones, and those it
+/// finds an interpreter file for (what `install all` registers). A readiness probe with no
+/// arguments then fails only for what the configuration promises.
+fn servable(ctx: &Context) -> Vec<elf_magic::Target> {
+    let host = crate::host::HostFacts::gather();
+    elf_magic::Target::ALL
+        .iter()
+        .copied()
+        .filter(|&t| {
+            host.nativity(t) == crate::host::Nativity::Native
+                || !crate::interpreter::candidates(t, &ctx.settings.interpreter_dirs).is_empty()
+        })
+        .collect()
 }
 
 /// One line per target, then a summary.

@@ -2,7 +2,7 @@
 //! then `--install LIST`, then always the status JSON on stdout; progress on stderr.
 //!
 //! Best effort per target, like tonistiigi: a target that cannot be registered is reported and
-//! the others are registered. Unlike tonistiigi the exit status means something: 0 when every
+//! the others are registered; an unknown platform is logged and ignored. Unlike tonistiigi the exit status means something: 0 when every
 //! requested target now executes (whoever serves it), otherwise 1 with an `error:` line as the
 //! last line of stderr (setup-qemu-action shows stderr's last line when a step fails).
 //! `QEMU_BINARY_PATH`, `QEMU_BINARY_PREFIX` and `QEMU_PRESERVE_ARGV0` are honoured.
@@ -16,7 +16,7 @@ use elf_magic::Target;
 
 use super::Context;
 use super::install::{self, How};
-use super::status::{self, TargetState};
+use super::status;
 use super::uninstall::{self, Matching, Scope};
 use crate::config::Targets;
 use crate::report::{Action, Report};
@@ -48,7 +48,9 @@ impl QemuEnv {
         let mut ctx = ctx.clone();
         let settings = &mut ctx.settings;
         if let Some(path) = &self.binary_path {
+            // As tonistiigi: the entries run the interpreters there, where the user put them.
             settings.interpreter_dirs.insert(0, path.clone());
+            settings.in_place_dirs.push(path.clone());
         }
         if let Some(prefix) = &self.binary_prefix {
             settings.binary_prefix = prefix.clone();
@@ -80,11 +82,12 @@ pub fn run(
     let mut requested: Vec<Target> = Vec::new();
     if let Some(words) = install_words {
         let (selection, unknown) = crate::selection::parse_targets_leniently(words);
+        // As tonistiigi: logged, and the rest installed (it is no target that could execute).
         for word in &unknown {
-            eprintln!("unsupported architecture: {word}");
-            errors.push(format!(
-                "unsupported architecture: {word} (`binfmtd table` lists the names binfmtd knows)"
-            ));
+            eprintln!(
+                "unsupported architecture: {word} (ignored; `binfmtd table` lists the names \
+                 binfmtd knows)"
+            );
         }
         let report = install::run(&ctx, Some(fs), &selection, How::BestEffort)?;
         log(&report, "installing");
@@ -96,14 +99,13 @@ pub fn run(
     let status = status::gather(&ctx, fs, &crate::host::HostFacts::gather())?;
     println!("{}", serde_json::to_string_pretty(&status)?);
     for target in requested {
-        let executes = status
+        if let Some(t) = status
             .targets
             .iter()
-            .any(|t| t.target == target.name() && t.state != TargetState::Unavailable);
-        if !executes {
-            errors.push(format!(
-                "{target} does not execute after --install (see above)"
-            ));
+            .find(|t| t.target == target.name() && !t.executes)
+        {
+            let why = t.reason.as_deref().unwrap_or("see above");
+            errors.push(format!("{target} does not execute after --install: {why}"));
         }
     }
     if errors.is_empty() {
@@ -121,12 +123,24 @@ fn log(report: &Report, verb: &str) {
         eprintln!("warning: {w}");
     }
     for e in &report.entries {
-        match (&e.action, &e.reason) {
-            (Action::Added | Action::Replaced | Action::Removed | Action::Kept, None) => {
+        let word = match (e.action, e.reason_code) {
+            (Action::Failed, Some("owned-by-other")) => "left to another tool",
+            (Action::Added | Action::Replaced | Action::Removed | Action::Kept, _)
+                if e.reason.is_none() =>
+            {
                 eprintln!("{verb}: {} OK", e.name);
+                continue;
             }
-            (action, Some(r)) => eprintln!("{verb}: {} {action:?}: {r}", e.name),
-            (action, None) => eprintln!("{verb}: {} {action:?}", e.name),
+            (Action::Added, _) => "added",
+            (Action::Replaced, _) => "replaced",
+            (Action::Kept, _) => "kept",
+            (Action::Removed, _) => "removed",
+            (Action::Skipped, _) => "skipped",
+            (Action::Failed, _) => "failed",
+        };
+        match &e.reason {
+            Some(r) => eprintln!("{verb}: {} {word}: {r}", e.name),
+            None => eprintln!("{verb}: {} {word}", e.name),
         }
     }
 }

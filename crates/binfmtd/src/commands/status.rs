@@ -3,8 +3,9 @@
 //! The kernel (release, accepted flags, per-namespace instances, the interpreter limit); every
 //! entry, ours and others', with its owner, the target it serves, the entries it overlaps and
 //! whether it is the one the kernel uses (the newest enabled one of an overlapping group); per
-//! target whether it runs natively, is emulated (and by which entry), or is unavailable; and
-//! tonistiigi's `supported` (platform strings that execute) and `emulators` (enabled entries).
+//! target whether it executes, found by running its probe ([`crate::check`]): natively, emulated
+//! (and by which entry), or not (and why); tonistiigi's `supported` (the platforms that execute,
+//! with their variants) and `emulators` (enabled entries); and warnings (a slow aarch64 QEMU).
 
 use anyhow::Result;
 use binfmt_misc::{BinfmtMisc, EntryInfo};
@@ -18,7 +19,7 @@ use crate::engine::Owner;
 use crate::engine::naming::served_target;
 use crate::engine::owner::Ownership;
 use crate::engine::pins::Registrations;
-use crate::host::{HostFacts, Nativity};
+use crate::host::HostFacts;
 use crate::interpreter::Store;
 
 /// The status of the whole instance.
@@ -40,6 +41,8 @@ pub struct Status {
     pub entries: Vec<EntryStatus>,
     /// Every target of the table.
     pub targets: Vec<TargetStatus>,
+    /// Advice worth acting on (e.g. an aarch64 QEMU older than 10.0).
+    pub warnings: Vec<String>,
 }
 
 /// Which binfmt_misc instance binfmtd sees.
@@ -95,15 +98,15 @@ pub struct EntryStatus {
     pub pinned_version: Option<String>,
 }
 
-/// How a target runs here.
+/// How a target runs here, as its probe showed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetState {
     /// The host runs it itself.
     Native,
-    /// An enabled entry serves it.
+    /// It executes through an entry.
     Emulated,
-    /// Neither.
+    /// It does not execute.
     Unavailable,
 }
 
@@ -114,9 +117,14 @@ pub struct TargetStatus {
     pub target: &'static str,
     /// Native, emulated or unavailable.
     pub state: TargetState,
+    /// Whether its probe executed (native or emulated).
+    pub executes: bool,
     /// The entry serving it, when emulated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entry: Option<String>,
+    /// Why it does not execute, and the fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Prints the status; with `compat` (no arguments at all) always as JSON.
@@ -141,15 +149,14 @@ pub fn gather(ctx: &Context, fs: &BinfmtMisc, host: &HostFacts) -> Result<Status
         .map(|info| entry_status(info, &infos, &ownership, &registrations))
         .collect();
     let enabled = fs.is_enabled()?;
-    let targets: Vec<TargetStatus> = Target::ALL
-        .iter()
-        .map(|&t| target_status(t, host, &entries, enabled))
-        .collect();
-    let supported = targets
-        .iter()
-        .filter(|t| t.state != TargetState::Unavailable)
-        .filter_map(|t| t.target.parse::<Target>().ok())
-        .filter_map(|t| t.platforms().first().copied())
+    let checks = crate::check::check(&Target::ALL, &ctx.mount);
+    let targets: Vec<TargetStatus> = checks.iter().map(target_status).collect();
+    let flags = crate::check::platforms::cpu_flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let supported = crate::check::platforms::supported(&checks, &flags);
+    let warnings = aarch64_version(&checks, &entries)
+        .and_then(|v| crate::advice::slow_aarch64(&v))
+        .into_iter()
         .collect();
     let emulators = entries
         .iter()
@@ -185,7 +192,22 @@ pub fn gather(ctx: &Context, fs: &BinfmtMisc, host: &HostFacts) -> Result<Status
         },
         entries,
         targets,
+        warnings,
     })
+}
+
+/// The QEMU version of the interpreter that serves aarch64 now: what binfmtd pinned, or for
+/// another tool's entry what its interpreter says.
+fn aarch64_version(
+    checks: &[crate::check::TargetCheck],
+    entries: &[EntryStatus],
+) -> Option<String> {
+    let c = checks.iter().find(|c| c.target == Target::Aarch64)?;
+    let name = c.entry.as_deref()?;
+    let e = entries.iter().find(|e| e.name == name)?;
+    e.pinned_version
+        .clone()
+        .or_else(|| crate::interpreter::qemu_version(&e.interpreter))
 }
 
 fn entry_status(
@@ -225,26 +247,27 @@ fn entry_status(
     }
 }
 
-fn target_status(
-    target: Target,
-    host: &HostFacts,
-    entries: &[EntryStatus],
-    enabled: bool,
-) -> TargetStatus {
-    let status = |state, entry| TargetStatus {
-        target: target.name(),
-        state,
-        entry,
+fn target_status(c: &crate::check::TargetCheck) -> TargetStatus {
+    use crate::check::State;
+    let state = match c.state {
+        State::Native => TargetState::Native,
+        State::Works => TargetState::Emulated,
+        State::Fails => TargetState::Unavailable,
     };
-    if host.nativity(target) == Nativity::Native {
-        return status(TargetState::Native, None);
-    }
-    let serving = entries
-        .iter()
-        .find(|e| e.enabled && e.active && e.target == Some(target.name()));
-    match serving {
-        Some(e) if enabled => status(TargetState::Emulated, Some(e.name.clone())),
-        _ => status(TargetState::Unavailable, None),
+    let reason = c
+        .reason
+        .as_ref()
+        .filter(|_| c.state == State::Fails)
+        .map(|r| match &c.fix {
+            Some(fix) => format!("{r}; fix: {fix}"),
+            None => r.clone(),
+        });
+    TargetStatus {
+        target: c.target.name(),
+        state,
+        executes: c.executes(),
+        entry: c.entry.clone().filter(|_| c.state == State::Works),
+        reason,
     }
 }
 
@@ -308,6 +331,9 @@ fn render(status: &Status) -> String {
                 format!("  (overlaps {})", e.overlaps.join(", "))
             }
         );
+    }
+    for w in &status.warnings {
+        let _ = writeln!(out, "\nwarning: {w}");
     }
     let _ = writeln!(out, "\nTARGETS");
     for t in &status.targets {

@@ -34,9 +34,12 @@ fn qemu(global: &GlobalArgs) -> Option<(String, PathBuf)> {
     if let Some(path) = std::env::var_os("QEMU_BINARY_PATH").filter(|p| !p.is_empty()) {
         dirs.insert(0, PathBuf::from(path));
     }
+    use elf_magic::Target;
     let native = elf_magic::native_target(std::env::consts::ARCH);
-    elf_magic::Target::ALL
+    // The QEMU people most often run: arm64's, or amd64's on an arm64 host; then any.
+    [Target::Aarch64, Target::X86_64]
         .iter()
+        .chain(Target::ALL.iter())
         .filter(|&&t| Some(t) != native)
         .flat_map(|&t| interpreter::candidates(t, &dirs))
         .find_map(|path| interpreter::qemu_version(&path).map(|v| (v, path)))

@@ -190,6 +190,7 @@ fn finish(layer: Layer, sources: Vec<PathBuf>) -> Result<Settings, ConfigError> 
         others: layer.others.unwrap_or_default(),
         distribution: layer.distribution.unwrap_or_default(),
         binary_prefix: String::new(),
+        in_place_dirs: Vec::new(),
         entries,
         daemon: DaemonSettings {
             remove_on_stop: layer.remove_on_stop.unwrap_or(false),

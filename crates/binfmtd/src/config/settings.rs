@@ -120,6 +120,9 @@ pub struct Settings {
     pub others: Others,
     /// Policy for the distribution's QEMU entries.
     pub distribution: Distribution,
+    /// Directories whose interpreters are registered where they are, not put into the store
+    /// (tonistiigi's `QEMU_BINARY_PATH`); empty otherwise.
+    pub in_place_dirs: Vec<PathBuf>,
     /// A prefix of the interpreters' file names (`<prefix>qemu-<t>`): only tonistiigi's
     /// `QEMU_BINARY_PREFIX` sets it; empty otherwise.
     pub binary_prefix: String,

@@ -49,6 +49,8 @@ use sources::SourceWatch;
 const SETTLE: Duration = Duration::from_millis(300);
 /// After a failed restoration, try again this much later.
 const RETRY: Duration = Duration::from_secs(5);
+/// After the entries changed, run the probes this much later (a burst of changes runs them once).
+const CHECK_DELAY: Duration = Duration::from_millis(500);
 
 /// Runs the daemon until `SIGTERM`/`SIGINT`.
 pub fn run(global: &GlobalArgs, args: &DaemonArgs) -> Result<()> {
@@ -82,6 +84,12 @@ struct Daemon {
     retry_at: Option<Instant>,
     /// The last convergence left entries alone (backing off): converge when that ends.
     holding: bool,
+    /// The entries changed: run the probes (`binfmtd check`) at this deadline and update
+    /// `STATUS=` with what really executes (debounced: a burst of changes runs them once).
+    check_at: Option<Instant>,
+    /// The last convergence's report, and what the last check found not to execute.
+    last: Report,
+    not_executing: Vec<String>,
     watchdog: Option<(Duration, Instant)>,
     status: String,
 }
@@ -104,7 +112,6 @@ impl Daemon {
         })?;
         let watcher = Watcher::new(&ctx.mount)?;
         let sources = watch_sources(&ctx.settings, &prepared);
-        let watchdog = sd_notify::watchdog_enabled().map(|d| (d / 2, Instant::now() + d / 2));
         let mut daemon = Daemon {
             global: global.clone(),
             remove_on_stop: args.remove_on_stop,
@@ -118,7 +125,10 @@ impl Daemon {
             reprepare_at: None,
             retry_at: None,
             holding: false,
-            watchdog,
+            check_at: None,
+            last: Report::default(),
+            not_executing: Vec::new(),
+            watchdog: None,
             status: String::new(),
         };
         let report = daemon.converge("start", Start::Refuse, false)?;
@@ -129,9 +139,13 @@ impl Daemon {
         {
             anyhow::bail!("{problem}");
         }
-        daemon.status = daemon.status_line(&report);
+        daemon.last = report;
+        daemon.run_check();
+        daemon.status = daemon.status_line();
         tracing::info!(status = %daemon.status, "ready");
         notify::ready(&daemon.status);
+        // The watchdog's period counts from READY=1.
+        daemon.watchdog = sd_notify::watchdog_enabled().map(|d| (d / 2, Instant::now() + d / 2));
         Ok(daemon)
     }
 
@@ -142,6 +156,7 @@ impl Daemon {
             self.reprepare_at,
             self.retry_at,
             self.watchdog.map(|(_, at)| at),
+            self.check_at,
         ]
         .into_iter()
         .flatten()
@@ -164,6 +179,11 @@ impl Daemon {
                 tracing::info!(files = ?events.sources, "interpreter sources changed");
             }
             self.reprepare_at = Some(now + SETTLE);
+        }
+        if self.check_at.is_some_and(|at| now >= at) {
+            self.check_at = None;
+            self.run_check();
+            self.publish_status();
         }
         if self.reprepare_at.is_some_and(|at| now >= at) {
             self.reprepare_at = None;
@@ -192,7 +212,13 @@ impl Daemon {
     fn heal(&mut self, trigger: &str, flushed: bool) {
         self.retry_at = None;
         match self.converge(trigger, Start::Running, flushed) {
-            Ok(report) => self.publish(&report),
+            Ok(report) => {
+                if report.changed {
+                    self.check_at = Some(Instant::now() + CHECK_DELAY);
+                }
+                self.last = report;
+                self.publish_status();
+            }
             Err(e) => {
                 tracing::error!(
                     retry_secs = RETRY.as_secs(),
@@ -365,9 +391,32 @@ impl Daemon {
         Ok(())
     }
 
+    /// Runs the probes of the targets this daemon serves (`binfmtd check`) and remembers those
+    /// that do not execute, with why.
+    fn run_check(&mut self) {
+        let targets: Vec<elf_magic::Target> = self
+            .prepared
+            .targets
+            .iter()
+            .filter(|t| t.nativity != crate::host::Nativity::Native && t.interpreter.is_ok())
+            .map(|t| t.target)
+            .collect();
+        self.not_executing = crate::check::check(&targets, &self.ctx.mount)
+            .into_iter()
+            .filter(|c| !c.executes())
+            .map(|c| match &c.reason {
+                Some(r) => format!("{} ({r})", c.target),
+                None => c.target.name().to_string(),
+            })
+            .collect();
+        for n in &self.not_executing {
+            tracing::warn!("does not execute: {n}");
+        }
+    }
+
     /// Updates `STATUS=` when it changed.
-    fn publish(&mut self, report: &Report) {
-        let status = self.status_line(report);
+    fn publish_status(&mut self) {
+        let status = self.status_line();
         if status != self.status {
             tracing::info!(status = %status, "status");
             notify::status(&status);
@@ -375,9 +424,11 @@ impl Daemon {
         }
     }
 
-    /// What is really registered after a convergence: `12 emulators registered: aarch64, …`,
-    /// then what is not (failures, back-offs, a disabled instance).
-    fn status_line(&self, report: &Report) -> String {
+    /// What is really registered after the last convergence: `12 emulators registered: aarch64,
+    /// …`, then what is not (failures, back-offs, a disabled instance, targets whose probe does
+    /// not execute).
+    fn status_line(&self) -> String {
+        let report = &self.last;
         let mut served: Vec<String> = Vec::new();
         let mut failed: Vec<String> = Vec::new();
         for e in &report.entries {
@@ -415,10 +466,14 @@ impl Daemon {
                 held.join(", ")
             ));
         }
-        for p in &report.problems {
-            if p.contains("is disabled") {
-                line.push_str("; binfmt_misc is DISABLED: nothing executes");
-            }
+        if report.problems.iter().any(|p| p.contains("is disabled")) {
+            line.push_str("; binfmt_misc is DISABLED: nothing executes");
+        } else if !self.not_executing.is_empty() {
+            line.push_str(&format!(
+                "; {} do not execute: {}",
+                self.not_executing.len(),
+                self.not_executing.join(", ")
+            ));
         }
         line
     }

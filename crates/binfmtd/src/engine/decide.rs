@@ -140,6 +140,15 @@ impl<'a> Decider<'a> {
         let Some(flags) = self.flags(t.flags, &first, Some(t.target)) else {
             return;
         };
+        if t.target == Target::Aarch64
+            && let Some(w) = source
+                .version
+                .as_deref()
+                .and_then(crate::advice::slow_aarch64)
+            && !self.out.warnings.contains(&w)
+        {
+            self.out.warnings.push(w);
+        }
         let path = match source.placement {
             Placement::Store { .. } => facts.store.dir.join(source.binary),
             Placement::InPlace => source.file.path.clone(),

@@ -272,7 +272,10 @@ struct Candidate {
     binary: &'static str,
     file: Verified,
     choice: Choice,
+    /// What is known about it (from the cache, or learnt while ranking).
     known: Option<Digest>,
+    /// What was learnt about the candidates passed over.
+    passed_over: Vec<Digest>,
 }
 
 /// Finds, verifies and chooses interpreters.
@@ -298,6 +301,7 @@ impl Resolver<'_> {
                 file,
                 choice: Choice::Configured,
                 known,
+                passed_over: Vec::new(),
             });
         }
         let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
@@ -329,32 +333,81 @@ impl Resolver<'_> {
         let choice = if verified.len() == 1 || self.usage == Use::Rootless {
             Choice::Only
         } else {
-            self.newest_first(&mut verified)
+            self.newest_first(target, &mut verified)
         };
+        // The candidates passed over are remembered too (their version and probe result).
+        let passed_over = verified.drain(1..).filter_map(|(_, d)| d).collect();
         let (file, known) = verified.swap_remove(0);
         Ok(Candidate {
             binary,
             file,
             choice,
             known,
+            passed_over,
         })
     }
 
-    /// Sorts several candidates newest QEMU version first (stable: search order breaks ties)
-    /// and says which were passed over.
-    fn newest_first(&self, candidates: &mut Vec<(Verified, Option<Digest>)>) -> Choice {
-        let versions: Vec<Option<String>> = map_parallel(candidates, |(file, known)| match known {
-            Some(d) => d.version.clone(),
-            None => interpreter::qemu_version(&file.path),
+    /// Ranks several candidates: the newest QEMU version that runs the target's probe first
+    /// (search order breaks ties; a candidate that does not run the probe is passed over), and
+    /// says which were passed over. What was learnt (version, probe) is kept in each candidate's
+    /// digest, to be cached.
+    fn newest_first(
+        &self,
+        target: Target,
+        candidates: &mut Vec<(Verified, Option<Digest>)>,
+    ) -> Choice {
+        let probe = elf_magic::probe_elf(target);
+        let learnt: Vec<Digest> = map_parallel(candidates, |(file, known)| {
+            let mut d = known.clone().unwrap_or_else(|| Digest {
+                identity: file.clone(),
+                sha256: None,
+                version: None,
+                runs_probe: None,
+            });
+            if d.version.is_none() {
+                d.version = interpreter::qemu_version(&file.path);
+            }
+            if d.runs_probe.is_none() {
+                d.runs_probe = Some(interpreter::runs_probe(&file.path, probe));
+            }
+            d
         });
-        let mut ranked: Vec<_> = candidates.drain(..).zip(versions).collect();
-        ranked.sort_by(|(_, a), (_, b)| interpreter::compare_versions(b.as_deref(), a.as_deref()));
+        let mut ranked: Vec<(Verified, Option<Digest>)> = candidates
+            .drain(..)
+            .zip(learnt)
+            .map(|((file, _), d)| (file, Some(d)))
+            .collect();
+        let key = |c: &(Verified, Option<Digest>)| {
+            let d = c.1.as_ref();
+            (
+                d.and_then(|d| d.runs_probe) == Some(true),
+                d.and_then(|d| d.version.clone()),
+            )
+        };
+        ranked.sort_by(|a, b| {
+            let ((runs_a, ver_a), (runs_b, ver_b)) = (key(a), key(b));
+            runs_b.cmp(&runs_a).then(interpreter::compare_versions(
+                ver_b.as_deref(),
+                ver_a.as_deref(),
+            ))
+        });
         let over = ranked
             .iter()
             .skip(1)
-            .map(|((file, _), version)| (file.path.clone(), version.clone()))
+            .map(|(file, d)| {
+                let d = d.as_ref();
+                let version = d.and_then(|d| d.version.clone());
+                let note = match d.and_then(|d| d.runs_probe) {
+                    Some(false) => Some(format!(
+                        "{}; does not run {target} programs",
+                        version.as_deref().unwrap_or("version unknown")
+                    )),
+                    _ => version,
+                };
+                (file.path.clone(), note)
+            })
             .collect();
-        candidates.extend(ranked.into_iter().map(|(candidate, _)| candidate));
+        candidates.extend(ranked);
         Choice::Newest { over }
     }
 
@@ -385,61 +438,91 @@ impl Resolver<'_> {
     }
 
     /// Learns the digest and version of every chosen candidate (reading each unknown file once,
-    /// several at a time), and places it.
+    /// several at a time), and places it. Returns what is worth caching: every digest learnt or
+    /// completed now.
     fn learn(
         &self,
         chosen: Vec<(Target, Result<Candidate, Problem>)>,
     ) -> (Vec<Resolved>, Vec<Digest>) {
-        let mut unknown: Vec<Verified> = Vec::new();
-        for (_, c) in &chosen {
-            if let Ok(c) = c
-                && c.known.is_none()
-                && !unknown.iter().any(|u| u.path == c.file.path)
-            {
-                unknown.push(c.file.clone());
+        let mut fresh: BTreeMap<PathBuf, Digest> = BTreeMap::new();
+        let mut unhashed: Vec<Digest> = Vec::new();
+        for c in chosen.iter().filter_map(|(_, c)| c.as_ref().ok()) {
+            for d in &c.passed_over {
+                if self.digests.get(&d.identity.path) != Some(d) {
+                    fresh.insert(d.identity.path.clone(), d.clone());
+                }
+            }
+            let d = c.known.clone().unwrap_or_else(|| Digest {
+                identity: c.file.clone(),
+                sha256: None,
+                version: None,
+                runs_probe: None,
+            });
+            if d.sha256.is_none() && !unhashed.iter().any(|u| u.identity.path == d.identity.path) {
+                unhashed.push(d);
+            } else if self.digests.get(&d.identity.path) != Some(&d) {
+                fresh.insert(d.identity.path.clone(), d);
             }
         }
+        let paths: Vec<PathBuf> = unhashed.iter().map(|d| d.identity.path.clone()).collect();
         // `exec` registers in an instance that dies with it: no pins, so no digest, and no
         // thread or child process either (it must stay single-threaded to unshare).
         let learnt: Vec<Result<Digest, InterpreterError>> = if self.usage == Use::Rootless {
-            let unhashed = |file: &Verified| Digest {
-                identity: file.clone(),
-                sha256: String::new(),
-                version: None,
-            };
-            unknown.iter().map(|file| Ok(unhashed(file))).collect()
+            unhashed
+                .into_iter()
+                .map(|d| {
+                    Ok(Digest {
+                        sha256: Some(String::new()),
+                        ..d
+                    })
+                })
+                .collect()
         } else {
-            map_parallel(&unknown, |file| {
-                let sha256 = interpreter::hash_verified(file)?;
+            map_parallel(&unhashed, |d| {
+                let sha256 = interpreter::hash_verified(&d.identity)?;
+                let version = match &d.version {
+                    Some(v) => Some(v.clone()),
+                    None => interpreter::qemu_version(&d.identity.path),
+                };
                 Ok(Digest {
-                    identity: file.clone(),
-                    sha256,
-                    version: interpreter::qemu_version(&file.path),
+                    sha256: Some(sha256),
+                    version,
+                    ..d.clone()
                 })
             })
         };
-        let mut fresh: BTreeMap<PathBuf, Result<Digest, Arc<InterpreterError>>> = BTreeMap::new();
-        for (file, result) in unknown.iter().zip(learnt) {
-            fresh.insert(file.path.clone(), result.map_err(Arc::new));
+        let mut failed: BTreeMap<PathBuf, Arc<InterpreterError>> = BTreeMap::new();
+        for (path, result) in paths.into_iter().zip(learnt) {
+            match result {
+                Ok(d) => {
+                    fresh.insert(path, d);
+                }
+                Err(e) => {
+                    failed.insert(path, Arc::new(e));
+                }
+            }
         }
         let sources = chosen
             .into_iter()
             .map(|(target, c)| {
                 let source = c.and_then(|c| {
-                    let digest = match c.known {
-                        Some(d) => d,
-                        None => match fresh.get(&c.file.path) {
-                            Some(Ok(d)) => d.clone(),
-                            Some(Err(e)) => return Err(Problem::Unusable(e.clone())),
-                            None => return Err(Problem::NotFound),
-                        },
+                    let digest = match fresh.get(&c.file.path).or(c.known.as_ref()) {
+                        Some(d) if d.sha256.is_some() => d.clone(),
+                        _ => {
+                            let e = failed.get(&c.file.path).cloned();
+                            return Err(e.map_or(Problem::NotFound, Problem::Unusable));
+                        }
                     };
                     Ok(self.place(c.binary, c.file, digest, c.choice))
                 });
                 (target, source)
             })
             .collect();
-        let fresh = fresh.into_values().filter_map(Result::ok).collect();
+        let fresh = if self.usage == Use::Rootless {
+            Vec::new()
+        } else {
+            fresh.into_values().collect()
+        };
         (sources, fresh)
     }
 
@@ -453,10 +536,10 @@ impl Resolver<'_> {
         digest: Digest,
         choice: Choice,
     ) -> Source {
-        let in_binfmtd_dir = file
-            .path
-            .parent()
-            .is_some_and(|dir| self.store.binfmtd_dirs().iter().any(|d| d == dir));
+        let in_binfmtd_dir = file.path.parent().is_some_and(|dir| {
+            self.store.binfmtd_dirs().iter().any(|d| d == dir)
+                || self.settings.in_place_dirs.iter().any(|d| d == dir)
+        });
         let placement = if self.usage == Use::Rootless || in_binfmtd_dir {
             Placement::InPlace
         } else {
@@ -467,7 +550,7 @@ impl Resolver<'_> {
         Source {
             binary,
             file,
-            sha256: digest.sha256,
+            sha256: digest.sha256.unwrap_or_default(),
             version: digest.version,
             placement,
             choice,

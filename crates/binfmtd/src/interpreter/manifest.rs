@@ -46,10 +46,14 @@ impl Default for Manifest {
 pub struct Digest {
     /// The identity it was read under.
     pub identity: Verified,
-    /// SHA-256 of its content, lowercase hex.
-    pub sha256: String,
+    /// SHA-256 of its content, lowercase hex (`None`: not read yet, as for a candidate that was
+    /// only ranked).
+    pub sha256: Option<String>,
     /// QEMU's version string, if `--version` answered.
     pub version: Option<String>,
+    /// Whether it ran its target's exit(0) probe (`None`: not tried).
+    #[serde(default)]
+    pub runs_probe: Option<bool>,
 }
 
 /// One installed interpreter.

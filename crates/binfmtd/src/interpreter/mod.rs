@@ -37,7 +37,7 @@ pub use store::{
 pub use verify::{Timestamp, Verified, VerifyPolicy, identity, verify, verify_with};
 pub use version::{
     VERSION_TIMEOUT, compare_versions, major_minor, parse_version, qemu_version,
-    qemu_version_within,
+    qemu_version_within, runs_probe,
 };
 
 /// Whether `dir` is a binfmtd install directory of some installation (it holds a binfmtd

@@ -342,10 +342,16 @@ impl Writer<'_> {
             installed_at: now(),
         };
         self.manifest.interpreters.insert(name.to_string(), record);
+        let runs_probe = self
+            .manifest
+            .digests
+            .get(&source.path)
+            .and_then(|d| d.runs_probe);
         self.remember(Digest {
             identity: source,
-            sha256: sha256.to_string(),
+            sha256: Some(sha256.to_string()),
             version,
+            runs_probe,
         });
         Ok(placed)
     }

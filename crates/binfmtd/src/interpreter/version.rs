@@ -51,6 +51,37 @@ pub fn qemu_version_within(path: &Path, timeout: Duration) -> Option<String> {
     parse_version(&output)
 }
 
+/// Whether the QEMU at `path` runs `probe` (a static exit(0) executable of its target) to exit
+/// status 0 within [`VERSION_TIMEOUT`]: a candidate that does not is no interpreter for the
+/// target, whatever its name says.
+pub fn runs_probe(path: &Path, probe: &[u8]) -> bool {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(mut file) = tempfile::Builder::new().prefix("binfmtd-probe.").tempfile() else {
+        return false;
+    };
+    let written = file.write_all(probe).and_then(|()| {
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o755))
+    });
+    // Closed before QEMU opens it.
+    let probe_path = file.into_temp_path();
+    if written.is_err() {
+        return false;
+    }
+    let Ok(mut child) = Command::new(path)
+        .arg(&*probe_path)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    wait_until(&mut child, Instant::now() + VERSION_TIMEOUT).unwrap_or(false)
+}
+
 /// Waits for `child` until `deadline`; kills and reaps it after that. Returns its success.
 fn wait_until(child: &mut Child, deadline: Instant) -> Option<bool> {
     loop {
