@@ -111,14 +111,7 @@ pub(crate) struct Item {
 /// Builds the static binary for `arch`, verifies it, and stages the install tree; returns the
 /// binary's path.
 pub(crate) fn dist(root: &Path, arch: Arch) -> Result<PathBuf> {
-    let binary = build_static(root, arch)?;
-    verify_static(&binary)?;
-    verify_machine(&binary, arch)?;
-    eprintln!(
-        "dist: {} is statically linked for {}",
-        binary.display(),
-        arch.name()
-    );
+    let binary = static_binary(root, arch)?;
     let items = install_map(&fs::read_to_string(root.join("packaging/README.md"))?)?;
     let stage = root.join(STAGE);
     if stage.exists() {
@@ -148,6 +141,21 @@ pub(crate) fn dist(root: &Path, arch: Arch) -> Result<PathBuf> {
         "dist: staged {} files in {STAGE}, tarball {}",
         items.len(),
         tarball.display()
+    );
+    Ok(binary)
+}
+
+/// Builds the static binary for `arch` and verifies it (static, for `arch`) without staging
+/// anything; returns its path. The container image's amd64 and arm64 halves use this too, so CI
+/// compiles each of these two binaries once for the image, the `.deb` and the VM bench.
+pub(crate) fn static_binary(root: &Path, arch: Arch) -> Result<PathBuf> {
+    let binary = build_static(root, arch)?;
+    verify_static(&binary)?;
+    verify_machine(&binary, arch)?;
+    eprintln!(
+        "dist: {} is statically linked for {}",
+        binary.display(),
+        arch.name()
     );
     Ok(binary)
 }

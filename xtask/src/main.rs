@@ -12,7 +12,7 @@
 //! - `system-test`: the systemd test of `binfmtd.service` in an nspawn-booted Debian
 //!   (`system_test.rs`, `tests/system/`); also the last step of `ci`.
 //! - `image`, `image-test`: the multi-arch container image (buildah), tested served from a registry
-//!   to a sandboxed dockerd.
+//!   to a sandboxed dockerd, its arm64 half booted on an arm64 guest.
 //! - `deb [--target ARCH]`, `deb-test`: the Debian package (cargo-deb, amd64 or arm64), lintian,
 //!   an install test under systemd.
 //! - `ansible-test`: the Ansible role, linted and run against a booted systemd container.
@@ -67,7 +67,7 @@ fn main() -> Result<()> {
             eprintln!("         [--target x86_64|aarch64]");
             eprintln!("  system-test  boot Debian under systemd-nspawn and test binfmtd.service");
             eprintln!("  image  the multi-arch container image (target/image/binfmtd.oci.tar)");
-            eprintln!("         [--arch amd64,arm64,ppc64le,riscv64|all]");
+            eprintln!("         [--arch amd64,arm64,ppc64le,riscv64|all] (default amd64,arm64)");
             eprintln!("  deb    the Debian package (target/debian/), lintian-checked");
             eprintln!("         [--target x86_64|aarch64]");
             eprintln!("  deb-test  deb, then install and purge it under systemd (nspawn)");
@@ -104,6 +104,7 @@ fn ci(root: &Path) -> Result<()> {
         cargo().args(["test", "--workspace", "--no-fail-fast"]),
     )?;
     system_test::run(root)?;
+    // linux/amd64 and linux/arm64 (the default): `--arch all` would add a second toolchain.
     image::image_test(root, &[])?;
     // Emulated work under every QEMU build (the image's too, now built): must run, not be fast.
     bench::main(root, &["emulated".into(), "--smoke".into()])?;

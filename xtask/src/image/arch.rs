@@ -20,6 +20,9 @@ pub(crate) struct Arch {
     pub(crate) debian: &'static str,
     /// The Rust target of the static binfmtd.
     pub(crate) rust: &'static str,
+    /// Built by `cargo xtask dist` (same target directory and flags), shared with the `.deb` and
+    /// the VM bench; `None`: built by [`super::cross`] in the image's own target directory.
+    pub(crate) dist: Option<dist::Arch>,
     /// QEMU's name for this architecture: its own interpreter is left out of the image, because
     /// binfmtd never registers the machine's native target.
     pub(crate) qemu: &'static str,
@@ -36,6 +39,7 @@ pub(crate) const ALL: &[Arch] = &[
         oci: "amd64",
         debian: "amd64",
         rust: "x86_64-unknown-linux-musl",
+        dist: Some(dist::Arch::X86_64),
         qemu: "x86_64",
         machine: EM_X86_64,
         is_64: true,
@@ -45,6 +49,7 @@ pub(crate) const ALL: &[Arch] = &[
         oci: "arm64",
         debian: "arm64",
         rust: "aarch64-unknown-linux-musl",
+        dist: Some(dist::Arch::Aarch64),
         qemu: "aarch64",
         machine: EM_AARCH64,
         is_64: true,
@@ -54,6 +59,7 @@ pub(crate) const ALL: &[Arch] = &[
         oci: "ppc64le",
         debian: "ppc64el",
         rust: "powerpc64le-unknown-linux-musl",
+        dist: None,
         qemu: "ppc64le",
         machine: EM_PPC64,
         is_64: true,
@@ -63,12 +69,17 @@ pub(crate) const ALL: &[Arch] = &[
         oci: "riscv64",
         debian: "riscv64",
         rust: "riscv64gc-unknown-linux-musl",
+        dist: None,
         qemu: "riscv64",
         machine: EM_RISCV,
         is_64: true,
         little_endian: true,
     },
 ];
+
+/// The platforms built without `--arch` (and by CI): their binfmtd builds are `cargo xtask dist`'s
+/// and need no second toolchain; `--arch all` adds ppc64le and riscv64.
+pub(crate) const DEFAULT: &str = "amd64,arm64";
 
 /// Parses `--arch amd64,arm64` (OCI names, or `all`).
 pub(crate) fn parse_list(list: &str) -> Result<Vec<&'static Arch>> {
@@ -170,6 +181,11 @@ mod tests {
             ["amd64", "arm64"]
         );
         assert_eq!(parse_list("all").expect("all").len(), ALL.len());
+        let default = parse_list(DEFAULT).expect("default");
+        assert!(
+            default.iter().all(|a| a.dist.is_some()),
+            "CI's platforms share dist's builds"
+        );
         let err = parse_list("s390x").expect_err("not built").to_string();
         assert!(err.contains("s390x") && err.contains("amd64"), "{err}");
     }

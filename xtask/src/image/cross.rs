@@ -1,21 +1,24 @@
-//! A static `binfmtd` for any image architecture: `cargo build --release --target <musl target>`,
-//! linked by rust-lld (shipped with every Rust toolchain: no cross compiler, no C library from the
-//! build host), with `+crt-static` where the target does not link statically by default
-//! (riscv64gc musl).
+//! A static `binfmtd` for any image architecture.
+//!
+//! amd64 and arm64 are `cargo xtask dist`'s own builds ([`dist::static_binary`]: same target
+//! directory, linker and flags), so CI compiles each once for the image, the `.deb` and the VM
+//! bench. The others are `cargo build --release --target <musl target>` linked by rust-lld
+//! (shipped with every Rust toolchain: no cross compiler, no C library from the build host), with
+//! `+crt-static` where the target does not link statically by default (riscv64gc musl).
 //!
 //! `rustup target add` provides the standard library. When the active toolchain's release has no
 //! build of it (Rust 1.94 and 1.95 ship none for powerpc64le and riscv64gc musl), the pinned
-//! [`FALLBACK_TOOLCHAIN`] is installed (minimal profile) and used for that target only.
-//! Cargo's cache is `target/image/cargo`, apart from `cargo xtask dist`'s: a different linker
-//! changes every crate's fingerprint, and sharing the directory would rebuild all of them each
-//! time the other task runs.
+//! [`FALLBACK_TOOLCHAIN`] is installed (minimal profile: 12 s and 850 MB here) and used for that
+//! target only; this, and a cold build per target, is why the default (and CI) is amd64 and arm64.
+//! Their cargo cache is `target/image/cargo`, apart from `target/`: another toolchain and linker
+//! change every crate's fingerprint, and sharing the directory would rebuild all of them each time.
 
 use anyhow::{Context, Result, bail, ensure};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::arch::Arch;
-use crate::{cargo, run};
+use crate::{cargo, dist, run};
 
 /// The newest stable release that ships every image target's musl standard library.
 const FALLBACK_TOOLCHAIN: &str = "1.93.0";
@@ -25,6 +28,9 @@ const TARGET_DIR: &str = "target/image/cargo";
 
 /// Builds the static binfmtd for `arch`; returns its path (not yet verified).
 pub(crate) fn build(root: &Path, arch: &Arch) -> Result<PathBuf> {
+    if let Some(shared) = arch.dist {
+        return dist::static_binary(root, shared);
+    }
     let target = arch.rust;
     let toolchain = if rustup(&["target", "add", target]) {
         None
@@ -43,7 +49,9 @@ pub(crate) fn build(root: &Path, arch: &Arch) -> Result<PathBuf> {
         ];
         if !rustup(&install) {
             bail!(
-                "cannot get a {target} standard library: `rustup {}` failed",
+                "linux/{}: cannot get a {target} standard library: `rustup {}` failed \
+                 (run it to see why, or build fewer platforms: --arch amd64,arm64)",
+                arch.oci,
                 install.join(" ")
             );
         }

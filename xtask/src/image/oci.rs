@@ -34,6 +34,8 @@ pub(crate) struct Built {
     pub(crate) layout: PathBuf,
     /// `binfmtd-<v>-qemu-<v>`.
     pub(crate) version_tag: String,
+    /// The upstream version of the image's QEMU.
+    pub(crate) qemu_version: String,
 }
 
 /// The two variants: Dockerfile stage and tag suffix.
@@ -122,11 +124,66 @@ pub(crate) fn build(root: &Path, context: &Path, arches: &[&Arch], qemu: &Qemu) 
     Ok(Built {
         layout,
         version_tag,
+        qemu_version: qemu.version.clone(),
     })
 }
 
 /// Reads `tag`'s image for `arch` back from the layout and checks its configuration and every file.
 fn verify(root: &Path, layout: &Path, tag: &str, arch: &Arch) -> Result<()> {
+    let platform = format!("linux/{}", arch.oci);
+    let elves = with_image(root, layout, tag, arch, |container, mount| {
+        let arch_field = capture(
+            root,
+            buildah(root).args(["inspect", "--format", "{{.OCIv1.Architecture}}", container]),
+        )?;
+        ensure!(
+            arch_field == arch.oci,
+            "{tag} for {platform} has architecture `{arch_field}` in its configuration"
+        );
+        let elves = arch::check_tree(arch, mount)?;
+        let own = mount.join(format!("usr/libexec/binfmtd/qemu-{}", arch.qemu));
+        ensure!(
+            !own.exists(),
+            "{tag} for {platform} ships its own architecture's QEMU"
+        );
+        Ok(elves)
+    })?;
+    eprintln!(
+        "image: {tag} for {platform}: {elves} static {platform} ELF files, nothing else executable"
+    );
+    Ok(())
+}
+
+/// Copies the file system of `tag`'s image for `arch`, as read back from the layout, into `dest`
+/// (replaced): what a container of that platform starts with.
+pub(crate) fn extract(
+    root: &Path,
+    layout: &Path,
+    tag: &str,
+    arch: &Arch,
+    dest: &Path,
+) -> Result<()> {
+    if dest.exists() {
+        fs::remove_dir_all(dest).with_context(|| format!("removing {}", dest.display()))?;
+    }
+    fs::create_dir_all(dest)?;
+    with_image(root, layout, tag, arch, |_, mount| {
+        run(
+            root,
+            Command::new("cp").arg("-a").arg(mount.join(".")).arg(dest),
+        )
+    })
+}
+
+/// Creates a working container from `tag`'s image for `arch` in the layout, mounts it, runs `f`
+/// with the container's name and mount point, then unmounts and removes the container.
+fn with_image<T>(
+    root: &Path,
+    layout: &Path,
+    tag: &str,
+    arch: &Arch,
+    f: impl FnOnce(&str, &Path) -> Result<T>,
+) -> Result<T> {
     let platform = format!("linux/{}", arch.oci);
     let source = format!("oci:{}:{tag}", layout.display());
     let out = buildah(root)
@@ -140,30 +197,11 @@ fn verify(root: &Path, layout: &Path, tag: &str, arch: &Arch) -> Result<()> {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     let container = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let result = (|| -> Result<()> {
-        let arch_field = capture(
-            root,
-            buildah(root).args(["inspect", "--format", "{{.OCIv1.Architecture}}", &container]),
-        )?;
-        ensure!(
-            arch_field == arch.oci,
-            "{tag} for {platform} has architecture `{arch_field}` in its configuration"
-        );
-        let mount = PathBuf::from(capture(root, buildah(root).args(["mount", &container]))?);
-        let checked = arch::check_tree(arch, &mount);
-        let own = mount.join(format!("usr/libexec/binfmtd/qemu-{}", arch.qemu));
-        let umount = buildah(root).args(["umount", &container]).output();
-        let elves = checked?;
-        ensure!(
-            !own.exists(),
-            "{tag} for {platform} ships its own architecture's QEMU"
-        );
-        umount.context("cannot run buildah umount")?;
-        eprintln!(
-            "image: {tag} for {platform}: {elves} static {platform} ELF files, nothing else executable"
-        );
-        Ok(())
-    })();
+    let result = capture(root, buildah(root).args(["mount", &container])).and_then(|mount| {
+        let result = f(&container, Path::new(&mount));
+        let umount = capture(root, buildah(root).args(["umount", &container]));
+        result.and_then(|value| umount.map(|_| value))
+    });
     let _ = buildah(root).args(["rm", &container]).output();
     result
 }

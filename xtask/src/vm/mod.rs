@@ -17,6 +17,7 @@ mod apt;
 mod cells;
 mod cpio;
 mod guest;
+pub(crate) mod image;
 mod inputs;
 mod kernel;
 mod qemu;
