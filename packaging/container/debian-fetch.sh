@@ -25,7 +25,8 @@ security=$(uris | grep -- '-security' | head -n1); security=${security:-http://d
 a="$CACHE/apt/$suite"
 # The architectures asked for, plus those the configuration already has (no list churn).
 arches=$({ printf '%s\n' "$@" | sed 's/.*://'
-  sed -n 's/^APT::Architectures { \(.*\)};$/\1/p' "$a/apt.conf" 2>/dev/null | tr -d '";' | tr ' ' '\n'
+  # (none on the first run: no apt.conf yet)
+  [ ! -f "$a/apt.conf" ] || sed -n 's/^APT::Architectures { \(.*\)};$/\1/p' "$a/apt.conf" | tr -d '";' | tr ' ' '\n'
 } | grep -v '^$' | sort -u)
 mkdir -p "$a/etc/sources.list.d" "$a/etc/preferences.d" "$a/lists/partial" "$a/cache/archives/partial" "$CACHE/debs"
 [ -f "$a/status" ] || : >"$a/status"
