@@ -21,6 +21,23 @@ fn run_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Registers, as another tool would, an entry `qemu-riscv64` for the riscv64 row whose
+/// interpreter is a copy of `qemu` in the scratch directory.
+fn other_tools_riscv64(env: &Env, qemu: &str) {
+    let path = env.sb.scratch().join("other-tool/qemu-riscv64");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::copy(binfmtd_tests::fixtures::qemu_static(qemu), &path).unwrap();
+    let row = elf_magic::Target::Riscv64.primary_row();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("\\x{x:02x}")).collect::<String>();
+    let line = format!(
+        ":qemu-riscv64:M::{}:{}:{}:F",
+        hex(row.magic),
+        hex(row.mask),
+        path.display()
+    );
+    env.register_by_hand(&line);
+}
+
 fn last_line(run: &Run) -> &str {
     run.stderr.lines().last().unwrap_or_default()
 }
@@ -31,17 +48,7 @@ fn best_effort_install_with_another_tools_entry_exits_0_when_everything_executes
         return;
     };
     // Another tool serves riscv64 under binfmtd's name (not a distribution path).
-    let riscv = env.sb.scratch().join("other-tool/qemu-riscv64");
-    std::fs::create_dir_all(riscv.parent().unwrap()).unwrap();
-    std::fs::copy(binfmtd_tests::fixtures::qemu_static("riscv64"), &riscv).unwrap();
-    let row = elf_magic::Target::Riscv64.primary_row();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("\\x{x:02x}")).collect::<String>();
-    env.register_by_hand(&format!(
-        ":qemu-riscv64:M::{}:{}:{}:F",
-        hex(row.magic),
-        hex(row.mask),
-        riscv.display()
-    ));
+    other_tools_riscv64(&env, "riscv64");
 
     let out = env.run(&["--install", "arm64,riscv64,linux/bogus9"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -78,17 +85,7 @@ fn a_target_that_does_not_execute_fails_with_an_error_last_line() {
         return;
     };
     // Another tool's riscv64 entry whose interpreter is aarch64's QEMU: it cannot run riscv64.
-    let wrong = env.sb.scratch().join("other-tool/qemu-riscv64");
-    std::fs::create_dir_all(wrong.parent().unwrap()).unwrap();
-    std::fs::copy(binfmtd_tests::fixtures::qemu_static("aarch64"), &wrong).unwrap();
-    let row = elf_magic::Target::Riscv64.primary_row();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("\\x{x:02x}")).collect::<String>();
-    env.register_by_hand(&format!(
-        ":qemu-riscv64:M::{}:{}:{}:F",
-        hex(row.magic),
-        hex(row.mask),
-        wrong.display()
-    ));
+    other_tools_riscv64(&env, "aarch64");
     let out = env.run(&["--install", "riscv64"]);
     assert_eq!(out.code, 1, "{out:?}");
     let last = last_line(&out);

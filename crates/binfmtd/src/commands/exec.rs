@@ -127,16 +127,8 @@ fn register(
     };
     let decision = engine::decide::install(&facts, &intent);
     let failures: Vec<String> = decision
-        .entries
-        .iter()
-        .filter(|d| d.step == Step::Fail)
-        .map(|d| {
-            format!(
-                "{}: {}",
-                d.name,
-                d.why.as_ref().map(ToString::to_string).unwrap_or_default()
-            )
-        })
+        .failures()
+        .map(engine::EntryDecision::describe)
         .collect();
     if !failures.is_empty() {
         anyhow::bail!("cannot emulate {}", failures.join("; "));

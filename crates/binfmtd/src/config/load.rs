@@ -153,7 +153,7 @@ fn finish(layer: Layer, sources: Vec<PathBuf>) -> Result<Settings, ConfigError> 
     for entry in layer.entries {
         if let Some(row) = elf_magic::TABLE
             .iter()
-            .find(|r| format!("{entry_prefix}{}", r.id) == entry.value.name)
+            .find(|r| crate::engine::naming::entry_name(&entry_prefix, r) == entry.value.name)
         {
             let what = format!(
                 "entry `{}` has the name of binfmtd's own entry for target {}; rename it",

@@ -160,11 +160,6 @@ impl Settings {
             .and_then(|o| o.interpreter.as_deref())
     }
 
-    /// The entry name of a table row: `entry_prefix` + row id (`qemu-aarch64`).
-    pub fn entry_name(&self, row_id: &str) -> String {
-        format!("{}{row_id}", self.entry_prefix)
-    }
-
     /// Applies `install --force`: `others = "replace"` globally and for every target.
     pub fn replace_others(&mut self) {
         self.others = Others::Replace;

@@ -244,17 +244,9 @@ impl Daemon {
         let decision = engine::decide::install(&facts, &intent);
         if start == Start::Refuse {
             let problems: Vec<String> = decision
-                .entries
-                .iter()
-                .filter(|d| d.step == Step::Fail)
+                .failures()
                 .filter(|d| d.why.as_ref().is_some_and(Why::is_configuration_problem))
-                .map(|d| {
-                    format!(
-                        "{}: {}",
-                        d.name,
-                        d.why.as_ref().map(ToString::to_string).unwrap_or_default()
-                    )
-                })
+                .map(engine::EntryDecision::describe)
                 .collect();
             if !problems.is_empty() {
                 anyhow::bail!(

@@ -96,6 +96,14 @@ impl EntryDecision {
         }
     }
 
+    /// `NAME: why`, one line (for errors naming the failed entries).
+    pub fn describe(&self) -> String {
+        match &self.why {
+            Some(why) => format!("{}: {why}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
     pub(super) fn because(mut self, why: Why) -> EntryDecision {
         self.why = Some(why);
         self
@@ -258,6 +266,11 @@ impl Decision {
     /// Whether something fails (then the exit status is 1).
     pub fn failed(&self) -> bool {
         !self.problems.is_empty() || self.entries.iter().any(|d| d.step == Step::Fail)
+    }
+
+    /// The entries that fail.
+    pub fn failures(&self) -> impl Iterator<Item = &EntryDecision> {
+        self.entries.iter().filter(|d| d.step == Step::Fail)
     }
 
     /// Whether applying this decision writes anything (to the kernel or the store).

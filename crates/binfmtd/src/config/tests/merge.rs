@@ -41,7 +41,7 @@ fn embedded_default_alone_gives_the_documented_values() {
     assert_eq!(s.flags_for(Target::Aarch64), flags("PF"));
     assert_eq!(s.others_for(Target::Riscv64), Others::Leave);
     assert_eq!(s.interpreter_override(Target::Arm), None);
-    assert_eq!(s.entry_name("aarch64"), "qemu-aarch64");
+    assert_eq!(s.entry_prefix, "qemu-");
 }
 
 #[test]

@@ -26,15 +26,23 @@ pub(super) fn need(path: &str) -> Option<PathBuf> {
     binfmtd_tests::need_path(path, path, "tests/setup.sh installs qemu-user-static")
 }
 
-/// A foreign fixture under the fixtures directory, else a skip (a failure under `CI=true`).
-pub(super) fn fixture(rel: &str) -> Option<PathBuf> {
-    let path = binfmtd_tests::fixtures::fixtures_dir().join(rel);
-    binfmtd_tests::need_path(rel, path, "tests/fixtures.sh downloads it")
-}
-
-/// The aarch64 busybox-static fixture.
+/// The aarch64 busybox-static fixture (from `tests/fixtures.sh`'s manifest), else a skip (a
+/// failure under `CI=true`).
 pub(super) fn busybox_arm64() -> Option<PathBuf> {
-    fixture("pkg/busybox-static_arm64/bin/busybox")
+    let found = binfmtd_tests::fixtures::foreign_binaries()
+        .into_iter()
+        .find(|b| {
+            b.target.as_deref() == Some("aarch64")
+                && b.kind == binfmtd_tests::fixtures::Kind::Busybox
+        })
+        .map(|b| b.path);
+    if found.is_none() {
+        binfmtd_tests::skip(
+            "busybox arm64",
+            "no aarch64 busybox in the fixtures (tests/fixtures.sh downloads it)",
+        );
+    }
+    found
 }
 
 /// True when running as root, so copies are root-owned; skips otherwise.
