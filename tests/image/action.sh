@@ -19,10 +19,7 @@ cd "$(dirname "$0")/../.."
 D=${1:?usage: action.sh STATE IMAGE}; IMAGE=${2:?usage: action.sh STATE IMAGE}
 OUT=$D/out/action; mkdir -p "$OUT"
 source tests/image/lib.sh
-FIX=${BINFMTD_FIXTURES:-$PWD/target/fixtures}
-ARM64=$FIX/pkg/busybox-static_arm64/bin/busybox
-RISCV64=$FIX/pkg/busybox-static_riscv64/usr/bin/busybox
-for f in "$ARM64" "$RISCV64"; do [ -x "$f" ] || fail "$f missing (run tests/fixtures.sh)"; done
+ARM64=$(fixture_busybox aarch64); RISCV64=$(fixture_busybox riscv64)
 
 # step CMD...: one of the action's exec calls, judged as the action judges it.
 step() {

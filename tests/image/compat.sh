@@ -18,9 +18,7 @@ cd "$(dirname "$0")/../.."
 D=${1:?usage: compat.sh STATE IMAGE}; IMAGE=${2:?usage: compat.sh STATE IMAGE}
 OUT=$D/out/compat; mkdir -p "$OUT"
 source tests/image/lib.sh
-FIX=${BINFMTD_FIXTURES:-$PWD/target/fixtures}
-ARM64=$FIX/pkg/busybox-static_arm64/bin/busybox
-I386=$FIX/pkg/busybox-static_i386/bin/busybox
+ARM64=$(fixture_busybox aarch64); I386=$(fixture_busybox i386)
 OTHER=$D/other-tool
 status() { expect 0 run --privileged "$IMAGE"; }
 

@@ -8,6 +8,19 @@ BM=/proc/sys/fs/binfmt_misc
 # The amd64 image's own files (what went into it), to compare with what the container installs.
 CONTEXT=$PWD/target/image/context/amd64
 
+# The foreign test binaries of tests/fixtures.sh.
+FIX=${BINFMTD_FIXTURES:-$PWD/target/fixtures}
+
+# fixture_busybox TARGET: the fixtures' static busybox for TARGET (from their manifest; where each lives
+# depends on the Debian suite it comes from), as an absolute path.
+fixture_busybox() {
+  local p
+  p=$(awk -F'\t' -v t="$1" '$1 == t && $2 == "busybox" {print $3; exit}' "$FIX/manifest.tsv" 2>/dev/null)
+  [ -n "$p" ] && [ -x "$FIX/$p" ] || {
+    echo "image test: no $1 busybox in $FIX/manifest.tsv (run tests/fixtures.sh)" >&2; return 1; }
+  echo "$FIX/$p"
+}
+
 dk() { "$SD" docker "$D" "$@"; }
 host() { "$SD" hostns "$D" "$@"; }
 run() { dk run --rm --network none "$@"; }

@@ -22,9 +22,7 @@ VTAG=${IMAGE_VERSION_TAG:?set by cargo xtask image-test}
 read -r -a PLATFORMS <<<"${IMAGE_PLATFORMS:-amd64}"
 OUT=$D/out; mkdir -p "$OUT"
 source tests/image/lib.sh
-FIX=${BINFMTD_FIXTURES:-$PWD/target/fixtures}
-BUSYBOX=$FIX/pkg/busybox-static_arm64/bin/busybox
-[ -x "$BUSYBOX" ] || { echo "image test: $BUSYBOX missing (run tests/fixtures.sh)" >&2; exit 1; }
+BUSYBOX=$(fixture_busybox aarch64)
 REG=127.0.0.1:5000
 TAG=$REG/binfmtd:latest
 
