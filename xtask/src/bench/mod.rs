@@ -339,8 +339,14 @@ pub(crate) fn xtask_exe() -> Result<PathBuf> {
         return Ok(path.clone());
     }
     let exe = std::env::current_exe().context("locating the xtask binary")?;
-    let copy = exe.with_file_name(format!("xtask-bench-runner-{}", std::process::id()));
-    std::fs::copy(&exe, &copy).context("copying the xtask binary")?;
+    let copy = exe
+        .parent()
+        .context("the xtask binary has no directory")?
+        .join(format!("xtask-bench-runner-{}", std::process::id()));
+    // /proc/self/exe, not `exe`: a workspace build earlier in the same run (`cargo xtask ci`
+    // builds with the whole workspace's features) may have replaced target/debug/xtask, and
+    // the running image is then reachable only through /proc ("xtask (deleted)").
+    std::fs::copy("/proc/self/exe", &copy).context("copying the xtask binary")?;
     Ok(XTASK_COPY.get_or_init(|| copy).clone())
 }
 
