@@ -40,6 +40,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod decode;
 pub mod encode;
 pub mod entry;
 pub mod error;
@@ -53,6 +54,7 @@ pub mod replace;
 pub mod rule;
 pub mod watch;
 
+pub use decode::{DecodeError, decode};
 pub use encode::{DELIMITERS, encode, escape_line};
 pub use entry::{Difference, Entry, ParseError, parse_entry};
 pub use error::{Error, ErrorKind};

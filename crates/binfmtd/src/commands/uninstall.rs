@@ -67,7 +67,15 @@ pub fn run(
         &crate::config::Targets::List(Vec::new()),
         Use::Store,
     )?;
-    let facts = engine::read_facts(&prepared, Some(fs), &ctx.mount)?;
+    let mut facts = engine::read_facts(&prepared, Some(fs), &ctx.mount)?;
+    if matching == Matching::Native {
+        // binfmtd's masks of the distribution's binfmt.d files go with the targets it stops
+        // serving (all of them on `binfmtd uninstall`, the package's prerm).
+        facts.masks = Some(engine::masks::read(
+            &engine::masks::root(),
+            &facts.store.pins.masks,
+        ));
+    }
     let mut selected = select(
         words,
         &facts.kernel.entries,

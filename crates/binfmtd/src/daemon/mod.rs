@@ -233,7 +233,13 @@ impl Daemon {
     /// guard's bookkeeping of undone changes.
     fn converge(&mut self, trigger: &str, start: Start, flushed: bool) -> Result<Report> {
         let _writers = self.fs.lock_writers()?;
-        let facts = engine::read_facts(&self.prepared, Some(&self.fs), &self.ctx.mount)?;
+        let mut facts = engine::read_facts(&self.prepared, Some(&self.fs), &self.ctx.mount)?;
+        // The daemon is the host's manager: it masks the distribution's binfmt.d files of the
+        // targets it serves, so systemd-binfmt's next start does not fight it.
+        facts.masks = Some(engine::masks::read(
+            &engine::masks::root(),
+            &facts.store.pins.masks,
+        ));
         let now = Instant::now();
         let held = self.guard.held(now);
         self.holding = !held.is_empty();

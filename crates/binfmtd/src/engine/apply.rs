@@ -6,7 +6,8 @@
 //!    interpreters, save the manifest once;
 //! 2. the kernel: remove left-over temporary entries, register/replace/re-enable (a replace is
 //!    gapless), then the other removals (an entry taken over disappears only once ours serves);
-//! 3. record what the kernel now pins (`registrations.json`).
+//! 3. the distribution's binfmt.d masks (only for targets whose entries are now in place);
+//! 4. record what the kernel now pins and which masks are binfmtd's (`registrations.json`).
 //!
 //! In [`Mode::AllOrNothing`] a store failure means no kernel write at all; in
 //! [`Mode::BestEffort`] only the entries needing the failed interpreter fail.
@@ -60,6 +61,12 @@ pub struct Outcome {
     /// The registrations record could not be saved (the next run re-registers what it cannot
     /// prove current).
     pub pins_error: Option<String>,
+    /// binfmt.d masks created (file names).
+    pub masks_made: Vec<String>,
+    /// binfmtd's masks removed, or forgotten because they were already gone.
+    pub masks_removed: Vec<String>,
+    /// Masks that could not be written or removed, one line each.
+    pub mask_errors: Vec<String>,
 }
 
 impl Outcome {
@@ -136,9 +143,72 @@ pub fn apply(
     }
     outcome.entries = results;
     if let Some(io) = store {
+        apply_masks(decision, &mut outcome);
         record_pins(decision, io.store, &mut outcome);
     }
     outcome
+}
+
+/// Step 3: mask the distribution's binfmt.d files whose targets binfmtd now serves (none whose
+/// entry failed just now), and remove binfmtd's masks that are no longer wanted.
+fn apply_masks(decision: &Decision, outcome: &mut Outcome) {
+    let plan = &decision.masks;
+    let failed: std::collections::BTreeSet<elf_magic::Target> = decision
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(outcome.result(*i), Some(Err(_))))
+        .filter_map(|(_, d)| d.target)
+        .collect();
+    for mask in &plan.create {
+        if !mask.targets.is_disjoint(&failed) {
+            continue;
+        }
+        let path = plan.etc.join(&mask.name);
+        let made = std::fs::create_dir_all(&plan.etc)
+            .and_then(|()| std::os::unix::fs::symlink("/dev/null", &path));
+        match made {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "masked the distribution's binfmt.d file (binfmtd serves its targets)");
+                outcome.masks_made.push(mask.name.clone());
+            }
+            Err(e) => outcome.mask_errors.push(format!(
+                "cannot mask {} (ln -s /dev/null): {e}; systemd-binfmt will register the \
+                 distribution's entry again at its next start",
+                path.display()
+            )),
+        }
+    }
+    for name in &plan.remove {
+        let path = plan.etc.join(name);
+        // Still our link? (checked again right before deleting it)
+        let ours = std::fs::read_link(&path).is_ok_and(|t| t == std::path::Path::new("/dev/null"));
+        let removed = if ours {
+            std::fs::remove_file(&path)
+        } else {
+            Ok(())
+        };
+        match removed {
+            Ok(()) => {
+                if ours {
+                    tracing::info!(file = %path.display(), "removed binfmtd's mask of the distribution's binfmt.d file");
+                }
+                outcome.masks_removed.push(name.clone());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                outcome.masks_removed.push(name.clone())
+            }
+            Err(e) => outcome.mask_errors.push(format!(
+                "cannot remove binfmtd's mask {}: {e}; remove it by hand (rm {})",
+                path.display(),
+                path.display()
+            )),
+        }
+    }
+    outcome.masks_removed.extend(plan.forget.iter().cloned());
+    for e in &outcome.mask_errors {
+        tracing::warn!("{e}");
+    }
 }
 
 /// One kernel write.
@@ -275,6 +345,10 @@ fn record_pins(decision: &Decision, store: &Store, outcome: &mut Outcome) {
             }
             _ => {}
         }
+    }
+    pins.masks.extend(outcome.masks_made.iter().cloned());
+    for name in &outcome.masks_removed {
+        pins.masks.remove(name);
     }
     // Restoring a flushed table re-registers the same files: the record is then unchanged and
     // is not rewritten (no fsync on the daemon's hot path).

@@ -45,7 +45,40 @@ pub fn install(facts: &Facts, intent: &InstallIntent) -> Decision {
         d.extra(extra);
     }
     d.superseded_own_entries();
-    d.finish()
+    let mut decision = d.finish();
+    if let Some(masks) = &facts.masks
+        && !(intent.mode == Mode::AllOrNothing && decision.failed())
+    {
+        // A target whose distribution entries are to be left alone keeps its vendor file.
+        let leave: BTreeSet<Target> = facts
+            .targets
+            .iter()
+            .filter(|t| t.distribution == Distribution::Leave)
+            .map(|t| t.target)
+            .collect();
+        let served = served_targets(&decision).difference(&leave).copied().collect();
+        decision.masks = super::masks::plan(masks, &served);
+    }
+    decision
+}
+
+/// The targets binfmtd serves once `decision` is applied: every entry of the target is
+/// registered, re-enabled or kept (a skipped or failed row leaves the target to others).
+fn served_targets(decision: &Decision) -> BTreeSet<Target> {
+    let mut served = BTreeSet::new();
+    let mut not = BTreeSet::new();
+    for d in &decision.entries {
+        let Some(t) = d.target else { continue };
+        match d.step {
+            Step::Add | Step::Replace | Step::Enable | Step::Keep => {
+                served.insert(t);
+            }
+            Step::Skip | Step::Fail | Step::Remove => {
+                not.insert(t);
+            }
+        }
+    }
+    served.difference(&not).copied().collect()
 }
 
 /// Decides an uninstall of the entries the caller selected.
@@ -62,6 +95,26 @@ pub fn uninstall(facts: &Facts, intent: &UninstallIntent) -> Decision {
             EntryDecision::new(name, None, Step::Skip).because(Why::NotOurs { owner })
         };
         decision.entries.push(d.current(&info.entry));
+    }
+    if let Some(masks) = &facts.masks {
+        // Targets binfmtd still serves after the removals keep their masks.
+        let removed: BTreeSet<&str> = decision
+            .entries
+            .iter()
+            .filter(|d| d.step == Step::Remove)
+            .map(|d| d.name.as_str())
+            .collect();
+        let served: BTreeSet<Target> = facts
+            .kernel
+            .entries
+            .iter()
+            .map(|i| &i.entry)
+            .filter(|e| !removed.contains(e.name.as_str()))
+            .filter(|e| e.enabled && facts.ownership.owner(e) == Owner::Binfmtd)
+            .filter_map(|e| super::naming::served_target(&e.matcher))
+            .filter_map(|(t, exact)| exact.then_some(t))
+            .collect();
+        decision.masks = super::masks::plan(masks, &served);
     }
     decision.instance_problems(facts);
     decision

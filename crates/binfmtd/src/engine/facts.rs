@@ -61,6 +61,9 @@ pub struct Facts {
     pub targets: Vec<TargetFacts>,
     /// The configured extra (`[[entry]]`) entries.
     pub extras: Vec<ExtraFacts>,
+    /// The systemd binfmt.d files, when binfmtd is the host's manager (the daemon, and
+    /// `uninstall` removing its masks); `None` leaves binfmt.d alone.
+    pub masks: Option<super::masks::MaskFacts>,
 }
 
 /// The binfmt_misc instance as read now.

@@ -207,6 +207,7 @@ pub fn facts(prepared: &Prepared, fs: Option<&BinfmtMisc>, mount: &Path) -> Resu
         prefix: prepared.prefix.clone(),
         targets: prepared.targets.clone(),
         extras: prepared.extras.clone(),
+        masks: None,
     })
 }
 

@@ -17,6 +17,7 @@ pub mod apply;
 pub mod decide;
 pub mod facts;
 pub mod gather;
+pub mod masks;
 pub mod naming;
 pub mod owner;
 mod parallel;

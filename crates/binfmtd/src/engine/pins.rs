@@ -32,6 +32,9 @@ pub struct Registration {
 pub struct Registrations {
     /// Entry name → what was registered.
     pub entries: BTreeMap<String, Registration>,
+    /// The `/etc/binfmt.d` masks binfmtd made (file names), so that it removes only its own.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub masks: std::collections::BTreeSet<String>,
 }
 
 impl Registrations {

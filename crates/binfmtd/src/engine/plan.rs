@@ -256,6 +256,8 @@ pub struct Decision {
     pub entries: Vec<EntryDecision>,
     /// The interpreter files.
     pub store: StorePlan,
+    /// The distribution's binfmt.d files masked or unmasked ([`masks`](super::masks)).
+    pub masks: super::masks::MaskPlan,
     /// Problems of the whole run, each said once.
     pub problems: Vec<InstanceProblem>,
     /// Warnings (e.g. a flag dropped on an old kernel).
@@ -275,7 +277,9 @@ impl Decision {
 
     /// Whether applying this decision writes anything (to the kernel or the store).
     pub fn changes(&self) -> bool {
-        self.entries.iter().any(|d| d.step.is_change()) || !self.store.actions.is_empty()
+        self.entries.iter().any(|d| d.step.is_change())
+            || !self.store.actions.is_empty()
+            || self.masks.changes()
     }
 
     /// All or nothing: every change becomes a skip, and no file is written.
@@ -287,6 +291,7 @@ impl Decision {
             }
         }
         self.store = StorePlan::default();
+        self.masks = super::masks::MaskPlan::default();
     }
 
     /// Adds the problems of the instance itself (a disabled instance).

@@ -511,3 +511,102 @@ fn uninstall_removes_ours_and_skips_others_unless_forced() {
     );
     assert!(d.entries.iter().all(|e| e.step == Step::Remove));
 }
+
+/// The host's manager: the distribution's entry is adopted and its binfmt.d file masked; a
+/// target left to FEX, or whose distribution entries are to be left alone, keeps its file.
+#[test]
+fn the_manager_adopts_distribution_entries_and_masks_their_binfmt_d_files() {
+    use crate::engine::masks::{MaskFacts, VendorFile};
+    let vendor = |name: &str, t: Target| VendorFile {
+        name: name.into(),
+        targets: Some([t].into()),
+    };
+    let mut riscv = wanted(Target::Riscv64, false, Ok(source(Target::Riscv64, SHA)));
+    riscv.distribution = crate::config::Distribution::Leave;
+    let distro_aarch64 = rule_of(
+        Target::Aarch64,
+        "qemu-aarch64",
+        "/usr/libexec/qemu-binfmt/aarch64-binfmt-P",
+        "POF",
+    );
+    let mut w = World::new(vec![aarch64(false), riscv]).with_entries(&[distro_aarch64]);
+    w.facts.masks = Some(MaskFacts {
+        etc: "/etc/binfmt.d".into(),
+        vendor: vec![
+            vendor("qemu-aarch64.conf", Target::Aarch64),
+            vendor("qemu-riscv64.conf", Target::Riscv64),
+            VendorFile {
+                name: "python3.11.conf".into(),
+                targets: None,
+            },
+        ],
+        ..MaskFacts::default()
+    });
+    let d = w.decide(Mode::BestEffort);
+    let e = of(&d, "qemu-aarch64");
+    assert_eq!(e.step, Step::Replace, "adopted");
+    let masked: Vec<&str> = d.masks.create.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(masked, ["qemu-aarch64.conf"]);
+    // Without the manager's facts (`install`, `exec`), binfmt.d is never touched.
+    w.facts.masks = None;
+    assert!(!w.decide(Mode::BestEffort).masks.changes());
+}
+
+#[test]
+fn a_target_served_by_fex_keeps_the_distributions_file() {
+    use crate::engine::masks::{MaskFacts, VendorFile};
+    let mut w = World::new(vec![wanted(
+        Target::X86_64,
+        false,
+        Ok(source(Target::X86_64, SHA)),
+    )]);
+    w.facts.host = host("6.12.0");
+    w.facts.host.native = Some(Target::Aarch64);
+    w.facts.host.exe_header = Vec::new();
+    w.facts.targets[0].nativity = Nativity::Foreign;
+    let fex = rule_of(Target::X86_64, "FEX-x86_64", "/usr/bin/FEXInterpreter", "POCF");
+    let mut w = w.with_entries(&[fex]);
+    w.facts.masks = Some(MaskFacts {
+        etc: "/etc/binfmt.d".into(),
+        vendor: vec![VendorFile {
+            name: "qemu-x86_64.conf".into(),
+            targets: Some([Target::X86_64].into()),
+        }],
+        ..MaskFacts::default()
+    });
+    let d = w.decide(Mode::BestEffort);
+    assert_eq!(of(&d, "qemu-x86_64").step, Step::Skip);
+    assert!(d.masks.create.is_empty());
+}
+
+#[test]
+fn uninstall_removes_the_masks_of_the_targets_it_stops_serving() {
+    use crate::engine::masks::{EtcFile, MaskFacts};
+    let ours = our_rule(Target::Aarch64);
+    let mut w = World::new(vec![]).with_entries(&[ours.clone()]);
+    w.facts.masks = Some(MaskFacts {
+        etc: "/etc/binfmt.d".into(),
+        etc_files: [("qemu-aarch64.conf".to_string(), EtcFile::Mask)].into(),
+        ours: ["qemu-aarch64.conf".to_string()].into(),
+        vendor: vec![crate::engine::masks::VendorFile {
+            name: "qemu-aarch64.conf".into(),
+            targets: Some([Target::Aarch64].into()),
+        }],
+    });
+    let keep = crate::engine::decide::uninstall(
+        &w.facts,
+        &UninstallIntent {
+            selected: vec![],
+            any_owner: false,
+        },
+    );
+    assert!(!keep.masks.changes(), "aarch64 still served");
+    let all = crate::engine::decide::uninstall(
+        &w.facts,
+        &UninstallIntent {
+            selected: vec![ours.name.clone()],
+            any_owner: false,
+        },
+    );
+    assert_eq!(all.masks.remove, ["qemu-aarch64.conf"]);
+}

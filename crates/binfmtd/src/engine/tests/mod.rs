@@ -168,6 +168,7 @@ impl World {
                 prefix: "qemu-".into(),
                 targets,
                 extras: Vec::new(),
+                masks: None,
             },
         }
     }
