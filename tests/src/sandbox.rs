@@ -44,6 +44,11 @@ macro_rules! sandbox_test {
     };
 }
 
+/// binfmtd's variable for the root of the binfmt.d directories (`engine::masks::ROOT_ENV`):
+/// every binfmtd run by the tests gets a private one, so no test reads or writes the host's
+/// `/etc/binfmt.d`.
+pub const BINFMT_D_ROOT_ENV: &str = "BINFMTD_BINFMT_D_ROOT";
+
 /// Whether this process is the inside of a sandbox (the body of a [`sandbox_test!`]).
 pub fn inside() -> bool {
     std::env::var_os(ENV_MOUNT).is_some()
@@ -77,6 +82,7 @@ pub fn run(path: &str, body: fn(&Path)) {
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(ENV_MOUNT, &mount)
         .env(ENV_TEST, name)
+        .env(BINFMT_D_ROOT_ENV, dir.path().join("sysroot"))
         .stdin(Stdio::null())
         .output()
         .expect("spawning unshare(1)");
@@ -216,8 +222,15 @@ impl Sandbox {
             .arg(self.pid().to_string())
             .args(["--user", "--mount", "--preserve-credentials", "--"])
             .arg(program)
+            .env(BINFMT_D_ROOT_ENV, self.sysroot())
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// Where binfmtd run in this sandbox finds the systemd binfmt.d directories
+    /// (`<sysroot>/etc/binfmt.d`, `<sysroot>/usr/lib/binfmt.d`, …): never the host's.
+    pub fn sysroot(&self) -> PathBuf {
+        self.dir.path().join("sysroot")
     }
 
     /// Runs a shell script inside the sandbox and returns its output.

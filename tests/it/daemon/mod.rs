@@ -8,6 +8,7 @@
 //! guard, watchdog, `--remove-on-stop`, start-up failure) and `unit.rs` (the unit file's keys).
 #![allow(clippy::unwrap_used)] // Test helpers may unwrap, as the tests do.
 
+mod distro;
 mod heal;
 mod lifecycle;
 mod review;
@@ -37,7 +38,19 @@ pub(super) struct Daemon {
 impl Daemon {
     /// Starts `binfmtd daemon` for aarch64, arm and riscv64 with sources copied into the sandbox.
     pub(super) fn start(test: &str, extra_args: &[&str], envs: &[(&str, &str)]) -> Option<Daemon> {
+        Daemon::start_after(test, extra_args, envs, |_| {})
+    }
+
+    /// [`Daemon::start`], after `before` ran in the fresh sandbox (what the host did at boot
+    /// before binfmtd's unit started, e.g. systemd-binfmt registering the distribution's files).
+    pub(super) fn start_after(
+        test: &str,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+        before: impl FnOnce(&Sandbox),
+    ) -> Option<Daemon> {
         let sb = Sandbox::new(test)?;
+        before(&sb);
         let dir = sb.scratch().to_path_buf();
         std::fs::create_dir(dir.join("src")).unwrap();
         for t in ["aarch64", "arm", "riscv64"] {
