@@ -134,6 +134,20 @@ fn daemon_adopts_the_distribution_masks_its_files_and_survives_systemd_binfmt() 
     );
     assert!(d.entry("python3.11").is_some(), "python registered again by systemd-binfmt");
 
+    // A QEMU package upgrade as dpkg does it (`*.dpkg-new` beside each binary, renamed into
+    // place), then its trigger restarts systemd-binfmt: healed within a second, and dpkg's
+    // temporary names are no interpreter change.
+    let src = d.sb.scratch().join("src");
+    let s = src.display();
+    d.sh(&format!(
+        "for t in aarch64 arm riscv64; do cp {s}/qemu-$t-static {s}/qemu-$t-static.dpkg-new && \
+         mv -f {s}/qemu-$t-static.dpkg-new {s}/qemu-$t-static; done"
+    ));
+    assert_eq!(systemd_binfmt(&d.sb), "");
+    let took = wait_until(HEAL, "heal a flush during an upgrade", || d.log_text(), || d.all_ours());
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    assert!(!d.log_text().contains(".dpkg-new"), "{}", d.log_text());
+
     // A QEMU package upgrade adds a file for arm, then its trigger restarts systemd-binfmt,
     // which registers the distribution's qemu-arm: adopted and masked.
     vendor_file(&root, "qemu-arm.conf", &distro_line(Target::Arm));

@@ -180,15 +180,6 @@ impl Daemon {
             }
             self.reprepare_at = Some(now + SETTLE);
         }
-        if self.check_at.is_some_and(|at| now >= at) {
-            self.check_at = None;
-            self.run_check();
-            self.publish_status();
-        }
-        if self.reprepare_at.is_some_and(|at| now >= at) {
-            self.reprepare_at = None;
-            self.reprepare();
-        }
         let mut changed = !events.mount.is_empty();
         if events.mount.contains(&Change::Unmounted) || events.mount_table && !self.still_mounted()
         {
@@ -204,6 +195,18 @@ impl Daemon {
                 .iter()
                 .any(|c| matches!(c, Change::Modified(Some(n)) if n == "status"));
             self.heal(&trigger(&events.mount), flushed);
+        }
+        // The slow work comes after healing: a flush that arrives with an interpreter upgrade
+        // (Debian's QEMU postinst restarts systemd-binfmt) is restored from the store's current
+        // copies at once, and STATUS= says so, before the new builds are verified and probed.
+        if self.check_at.is_some_and(|at| now >= at) {
+            self.check_at = None;
+            self.run_check();
+            self.publish_status();
+        }
+        if self.reprepare_at.is_some_and(|at| now >= at) {
+            self.reprepare_at = None;
+            self.reprepare();
         }
     }
 

@@ -101,14 +101,43 @@ impl SourceWatch {
             }
             let Some(name) = event.name else { continue };
             let name = name.to_string_lossy().into_owned();
-            let package_temp = name.contains(".dpkg-");
-            if (name.starts_with("qemu-") || self.names.contains(&name))
-                && !package_temp
-                && !out.contains(&name)
-            {
+            if counts(&name, &self.names) && !out.contains(&name) {
                 out.push(name);
             }
         }
         out
+    }
+}
+
+/// Whether a changed file `name` can be an interpreter: `qemu-*` or a source in use, and not a
+/// package manager's temporary name (dpkg's `*.dpkg-new`/`*.dpkg-tmp`/…, rpm's `name;hex`,
+/// apk's `*.apk-new`): those are renamed into place, which is the event that counts. A QEMU
+/// upgrade otherwise wakes the daemon once per temporary file.
+fn counts(name: &str, names: &BTreeSet<String>) -> bool {
+    let package_temp = name.contains(".dpkg-") || name.contains(';') || name.ends_with(".apk-new");
+    (name.starts_with("qemu-") || names.contains(name)) && !package_temp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_manager_temporary_names_do_not_count() {
+        let names: BTreeSet<String> = ["FEXInterpreter".to_string()].into();
+        for yes in ["qemu-aarch64", "qemu-aarch64-static", "FEXInterpreter"] {
+            assert!(counts(yes, &names), "{yes}");
+        }
+        for no in [
+            "qemu-aarch64.dpkg-new",
+            "qemu-aarch64.dpkg-tmp",
+            "qemu-aarch64-static.dpkg-old",
+            "qemu-aarch64;6762a1f0",
+            "qemu-aarch64.apk-new",
+            "python3.11",
+            "ls",
+        ] {
+            assert!(!counts(no, &names), "{no}");
+        }
     }
 }
