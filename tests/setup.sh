@@ -2,13 +2,15 @@
 # setup.sh — install everything the tests need on a fresh Debian 12 machine (idempotent, no TTY).
 #
 # Debian packages (only those missing, --no-install-recommends), then the foreign-architecture
-# fixtures (tests/fixtures.sh). Installing qemu-user-static this way registers nothing: without
-# binfmt-support, and with systemd not PID 1 on the CI machines, its scripts leave binfmt_misc alone.
+# fixtures (tests/fixtures.sh). Debian's static QEMU is qemu-user-static on Debian 12 and
+# qemu-user from Debian 13 on (packaging/qemu-package.sh). Installed this way (no recommends: no
+# qemu-user-binfmt, no binfmt-support, and systemd is not PID 1 on the CI machines) it registers
+# nothing in binfmt_misc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  qemu-user-static   # the interpreters binfmtd installs and registers
+  "$(sh packaging/qemu-package.sh)"  # the interpreters binfmtd installs and registers
   util-linux         # unshare, nsenter, mount (the sandboxes)
   binutils           # readelf, for diagnostics in test failures
   systemd-container  # systemd-nspawn: boots the Debian rootfs of the systemd test (tests/system)

@@ -56,7 +56,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "  setup  install test dependencies only (Debian packages, foreign fixtures)"
             );
-            eprintln!("  run    install qemu-user-static, build binfmtd, register all emulators");
+            eprintln!("  run    install static QEMU (qemu-user-static or qemu-user), build binfmtd, register all emulators");
             eprintln!("  bench  binfmtd vs systemd-binfmt, update-binfmts and the floor");
             eprintln!("         [--runs N] [--cycles N (daemon restores)] [--idle SECONDS]");
             eprintln!(
@@ -115,16 +115,20 @@ fn ci(root: &Path) -> Result<()> {
 }
 
 fn main_job(root: &Path, extra: &[String]) -> Result<()> {
-    if !Path::new("/usr/bin/qemu-aarch64-static").exists() {
-        run(
-            root,
-            Command::new("sh").args([
-                "-c",
-                "export DEBIAN_FRONTEND=noninteractive; apt-get -q update && \
-                 apt-get -q install -y --no-install-recommends qemu-user-static",
-            ]),
-        )?;
-    }
+    // Debian's static QEMU: qemu-user-static on Debian 12, qemu-user from Debian 13 on (where
+    // qemu-user-static is transitional, then gone); packaging/qemu-package.sh picks it.
+    // --no-install-recommends: trixie's qemu-user would pull qemu-user-binfmt (its own entries).
+    run(
+        root,
+        Command::new("sh").args([
+            "-c",
+            "installed() { dpkg-query -W -f='${Status}' \"$1\" 2>/dev/null | grep -q 'ok installed'; }
+             installed \"$(sh packaging/qemu-package.sh)\" && exit 0
+             export DEBIAN_FRONTEND=noninteractive
+             apt-get -q update
+             apt-get -q install -y --no-install-recommends \"$(sh packaging/qemu-package.sh)\"",
+        ]),
+    )?;
     run(root, cargo().args(["build", "--release", "-p", "binfmtd"]))?;
     let mut job = Command::new(root.join("target/release/binfmtd"));
     if extra.is_empty() {

@@ -21,6 +21,7 @@ fn unit_file_has_the_required_keys() {
         "proc-sys-fs-binfmt_misc.automount",
         "proc-sys-fs-binfmt_misc.mount",
         "systemd-binfmt.service",
+        "binfmt-support.service",
     ] {
         assert!(after.iter().any(|u| u == unit), "After= lacks {unit}");
     }
