@@ -33,6 +33,13 @@ const EXPECTED: &[&str] = &[
 /// `cargo xtask deb-test`: [`deb`] for this machine, then the install/purge test under systemd.
 pub(crate) fn deb_test(root: &Path) -> Result<()> {
     let package = deb(root, Arch::host())?;
+    // Which QEMU apt picks with the package on bookworm, trixie and sid (its Recommends).
+    run(
+        root,
+        Command::new("bash")
+            .arg("tests/packaging/apt-resolution.sh")
+            .arg(&package),
+    )?;
     run(
         root,
         Command::new("bash")
