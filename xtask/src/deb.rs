@@ -134,9 +134,12 @@ fn check_contents(package: &Path, arch: Arch) -> Result<()> {
         "/etc/binfmtd/binfmtd.toml must be a conffile"
     );
     let control = dpkg(&["-f"])?;
+    // Debian's static QEMU on every generation: qemu-user from 1:9.1.0+ds-1 (Debian 13 on),
+    // qemu-user-static before (Debian 12, where qemu-user is dynamic); apt-resolution.sh checks
+    // what apt makes of it.
     ensure!(
-        control.contains("Recommends: qemu-user-static"),
-        "the package must recommend qemu-user-static"
+        control.contains("Recommends: qemu-user (>= 1:9.1.0+ds-1) | qemu-user-static"),
+        "the package must recommend `qemu-user (>= 1:9.1.0+ds-1) | qemu-user-static`"
     );
     ensure!(
         control
