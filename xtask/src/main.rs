@@ -56,7 +56,9 @@ fn main() -> Result<()> {
             eprintln!(
                 "  setup  install test dependencies only (Debian packages, foreign fixtures)"
             );
-            eprintln!("  run    install static QEMU (qemu-user-static or qemu-user), build binfmtd, register all emulators");
+            eprintln!(
+                "  run    install static QEMU (qemu-user-static or qemu-user), build binfmtd, register all emulators"
+            );
             eprintln!("  bench  binfmtd vs systemd-binfmt, update-binfmts and the floor");
             eprintln!("         [--runs N] [--cycles N (daemon restores)] [--idle SECONDS]");
             eprintln!(

@@ -97,7 +97,12 @@ mod tests {
             std::path::PathBuf::from("/usr/libexec/qemu-binfmt/aarch64-binfmt-P")
         );
         assert_eq!(rule.flags.to_string(), "POF");
-        let Matcher::Magic { offset, magic, mask } = &rule.matcher else {
+        let Matcher::Magic {
+            offset,
+            magic,
+            mask,
+        } = &rule.matcher
+        else {
             panic!("magic expected")
         };
         assert_eq!(*offset, 0);

@@ -95,7 +95,11 @@ fn daemon_adopts_the_distribution_masks_its_files_and_survives_systemd_binfmt() 
         return;
     };
     let ready = d.notification();
-    assert!(ready.contains("READY=1\n"), "{ready:?}; log:\n{}", d.log_text());
+    assert!(
+        ready.contains("READY=1\n"),
+        "{ready:?}; log:\n{}",
+        d.log_text()
+    );
     assert!(
         ready.contains("STATUS=3 emulators registered: aarch64, arm, riscv64\n"),
         "the distribution's aarch64 and riscv64 are adopted: {ready:?}\n{}",
@@ -103,7 +107,10 @@ fn daemon_adopts_the_distribution_masks_its_files_and_survives_systemd_binfmt() 
     );
     assert!(d.all_ours(), "{}", d.log_text());
     let python = d.entry("python3.11").expect("python's entry is untouched");
-    assert!(python.contains("interpreter /usr/bin/python3.11\n"), "{python}");
+    assert!(
+        python.contains("interpreter /usr/bin/python3.11\n"),
+        "{python}"
+    );
 
     let root = d.sb.sysroot();
     let etc = root.join("etc/binfmt.d");
@@ -113,10 +120,9 @@ fn daemon_adopts_the_distribution_masks_its_files_and_survives_systemd_binfmt() 
         !etc.join("python3.11.conf").exists() && !etc.join("python3.11.conf").is_symlink(),
         "python's file is never masked"
     );
-    let record: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(d.store().join("registrations.json")).unwrap(),
-    )
-    .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.store().join("registrations.json")).unwrap())
+            .unwrap();
     assert_eq!(
         record["masks"],
         serde_json::json!(["qemu-aarch64.conf", "qemu-riscv64.conf"])
@@ -125,14 +131,25 @@ fn daemon_adopts_the_distribution_masks_its_files_and_survives_systemd_binfmt() 
     // `systemctl restart systemd-binfmt`: everything flushed, only python registered again
     // (the QEMU files are masked); binfmtd's entries are back at once.
     let failed = systemd_binfmt(&d.sb);
-    assert_eq!(failed, "", "the masked files register nothing that could collide");
-    let took = wait_until(HEAL, "heal systemd-binfmt's restart", || d.log_text(), || d.all_ours());
+    assert_eq!(
+        failed, "",
+        "the masked files register nothing that could collide"
+    );
+    let took = wait_until(
+        HEAL,
+        "heal systemd-binfmt's restart",
+        || d.log_text(),
+        || d.all_ours(),
+    );
     eprintln!("systemd-binfmt restart healed in {took:?}");
     assert!(
         took < std::time::Duration::from_secs(1),
         "healed in {took:?}, not within a second"
     );
-    assert!(d.entry("python3.11").is_some(), "python registered again by systemd-binfmt");
+    assert!(
+        d.entry("python3.11").is_some(),
+        "python registered again by systemd-binfmt"
+    );
 
     // A QEMU package upgrade as dpkg does it (`*.dpkg-new` beside each binary, renamed into
     // place), then its trigger restarts systemd-binfmt: healed within a second, and dpkg's
@@ -144,7 +161,12 @@ fn daemon_adopts_the_distribution_masks_its_files_and_survives_systemd_binfmt() 
          mv -f {s}/qemu-$t-static.dpkg-new {s}/qemu-$t-static; done"
     ));
     assert_eq!(systemd_binfmt(&d.sb), "");
-    let took = wait_until(HEAL, "heal a flush during an upgrade", || d.log_text(), || d.all_ours());
+    let took = wait_until(
+        HEAL,
+        "heal a flush during an upgrade",
+        || d.log_text(),
+        || d.all_ours(),
+    );
     assert!(took < std::time::Duration::from_secs(1), "{took:?}");
     assert!(!d.log_text().contains(".dpkg-new"), "{}", d.log_text());
 
@@ -152,36 +174,51 @@ fn daemon_adopts_the_distribution_masks_its_files_and_survives_systemd_binfmt() 
     // which registers the distribution's qemu-arm: adopted and masked.
     vendor_file(&root, "qemu-arm.conf", &distro_line(Target::Arm));
     systemd_binfmt(&d.sb);
-    wait_until(HEAL, "adopt a new distribution file", || d.log_text(), || {
-        d.all_ours() && is_mask(&etc.join("qemu-arm.conf"))
-    });
+    wait_until(
+        HEAL,
+        "adopt a new distribution file",
+        || d.log_text(),
+        || d.all_ours() && is_mask(&etc.join("qemu-arm.conf")),
+    );
     // And the restart after that is a plain flush again.
     assert_eq!(systemd_binfmt(&d.sb), "");
-    wait_until(HEAL, "heal the next restart", || d.log_text(), || d.all_ours());
+    wait_until(
+        HEAL,
+        "heal the next restart",
+        || d.log_text(),
+        || d.all_ours(),
+    );
     let log = d.log_text();
-    assert!(!log.contains("another tool keeps changing"), "no fight:\n{log}");
+    assert!(
+        !log.contains("another tool keeps changing"),
+        "no fight:\n{log}"
+    );
     assert!(!log.contains("ERROR"), "no error:\n{log}");
 
     // Uninstall (the package's prerm): the daemon stops, binfmtd's entries and masks go, the
     // distribution's files are back and the next systemd-binfmt start registers them.
     d.signal("-TERM");
     assert!(d.wait_exit().success(), "{}", d.log_text());
-    let out = d
-        .sb
-        .command(binfmtd_tests::bin::binfmtd())
-        .args(["uninstall", "--mount"])
-        .arg(d.sb.mount())
-        .arg("--config")
-        .arg(&d.config)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        d.sb.command(binfmtd_tests::bin::binfmtd())
+            .args(["uninstall", "--mount"])
+            .arg(d.sb.mount())
+            .arg("--config")
+            .arg(&d.config)
+            .output()
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for f in ["qemu-aarch64.conf", "qemu-riscv64.conf", "qemu-arm.conf"] {
         assert!(!etc.join(f).is_symlink(), "{f}: binfmtd's mask removed");
     }
     systemd_binfmt(&d.sb);
     let m = d.sb.mount().display().to_string();
-    let out = d.sb.sh(&format!("cat {m}/qemu-aarch64 {m}/qemu-arm {m}/python3.11"));
+    let out =
+        d.sb.sh(&format!("cat {m}/qemu-aarch64 {m}/qemu-arm {m}/python3.11"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("interpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n")
@@ -209,20 +246,26 @@ fn an_administrators_own_file_and_mask_are_never_touched() {
     };
     assert!(d.notification().contains("READY=1\n"), "{}", d.log_text());
     let etc = d.sb.sysroot().join("etc/binfmt.d");
-    assert!(!etc.join("qemu-aarch64.conf").is_symlink(), "the admin's file stays a file");
+    assert!(
+        !etc.join("qemu-aarch64.conf").is_symlink(),
+        "the admin's file stays a file"
+    );
     assert!(is_mask(&etc.join("qemu-arm.conf")));
     d.signal("-TERM");
     assert!(d.wait_exit().success());
-    let out = d
-        .sb
-        .command(binfmtd_tests::bin::binfmtd())
-        .args(["uninstall", "--mount"])
-        .arg(d.sb.mount())
-        .arg("--config")
-        .arg(&d.config)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        d.sb.command(binfmtd_tests::bin::binfmtd())
+            .args(["uninstall", "--mount"])
+            .arg(d.sb.mount())
+            .arg("--config")
+            .arg(&d.config)
+            .output()
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         is_mask(&etc.join("qemu-arm.conf")),
         "a mask binfmtd did not make is not removed"

@@ -49,6 +49,8 @@ use sources::SourceWatch;
 const SETTLE: Duration = Duration::from_millis(300);
 /// After a failed restoration, try again this much later.
 const RETRY: Duration = Duration::from_secs(5);
+/// A first convergence slower than this converges once more before the probes run.
+const SLOW_START: Duration = Duration::from_millis(200);
 /// After the entries changed, run the probes this much later (a burst of changes runs them once).
 const CHECK_DELAY: Duration = Duration::from_millis(500);
 
@@ -131,6 +133,7 @@ impl Daemon {
             watchdog: None,
             status: String::new(),
         };
+        let started = Instant::now();
         let report = daemon.converge("start", Start::Refuse, false)?;
         if let Some(problem) = report
             .problems
@@ -140,6 +143,16 @@ impl Daemon {
             anyhow::bail!("{problem}");
         }
         daemon.last = report;
+        // The first convergence can take seconds (the store's first fill copies or digests every
+        // interpreter); a flush meanwhile (a `systemctl restart systemd-binfmt`, a QEMU upgrade's
+        // trigger) is restored now, before the probes run, not after READY=1. Converged, this
+        // writes nothing.
+        if started.elapsed() > SLOW_START {
+            match daemon.converge("start (again)", Start::Running, false) {
+                Ok(report) => daemon.last = report,
+                Err(e) => tracing::warn!("converging again after a slow start: {e:#}"),
+            }
+        }
         daemon.run_check();
         daemon.status = daemon.status_line();
         tracing::info!(status = %daemon.status, "ready");

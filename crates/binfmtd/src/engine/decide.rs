@@ -56,7 +56,10 @@ pub fn install(facts: &Facts, intent: &InstallIntent) -> Decision {
             .filter(|t| t.distribution == Distribution::Leave)
             .map(|t| t.target)
             .collect();
-        let served = served_targets(&decision).difference(&leave).copied().collect();
+        let served = served_targets(&decision)
+            .difference(&leave)
+            .copied()
+            .collect();
         decision.masks = super::masks::plan(masks, &served);
     }
     decision

@@ -165,7 +165,9 @@ pub fn read(root: &Path, ours: &BTreeSet<String>) -> MaskFacts {
             }
             // Through symlinks (trixie's qemu-user-binfmt links its files); a vendor mask
             // (-> /dev/null) reads as empty and is never masked again.
-            let targets = std::fs::read(entry.path()).ok().and_then(|c| qemu_targets(&c));
+            let targets = std::fs::read(entry.path())
+                .ok()
+                .and_then(|c| qemu_targets(&c));
             vendor.insert(name.clone(), VendorFile { name, targets });
         }
     }
@@ -179,7 +181,11 @@ pub fn read(root: &Path, ours: &BTreeSet<String>) -> MaskFacts {
             && std::fs::read_link(&path).is_ok_and(|t| t == Path::new("/dev/null"));
         etc_files.insert(
             name.clone(),
-            if is_mask { EtcFile::Mask } else { EtcFile::Other },
+            if is_mask {
+                EtcFile::Mask
+            } else {
+                EtcFile::Other
+            },
         );
     }
     MaskFacts {
@@ -221,7 +227,11 @@ mod tests {
         );
         assert_eq!(qemu_targets(PYTHON), None, "python is never ours");
         let mixed = [AARCH64, b"\n", PYTHON].concat();
-        assert_eq!(qemu_targets(&mixed), None, "one foreign line keeps the file");
+        assert_eq!(
+            qemu_targets(&mixed),
+            None,
+            "one foreign line keeps the file"
+        );
         assert_eq!(qemu_targets(b"garbage\n"), None);
         assert_eq!(qemu_targets(b""), Some(BTreeSet::new()));
     }
@@ -261,15 +271,20 @@ mod tests {
         assert_eq!(names(&p.create), ["qemu-aarch64.conf"]);
         assert!(p.remove.is_empty() && p.forget.is_empty());
         let all = plan(&facts(), &set(&[Target::Aarch64, Target::Riscv64]));
-        assert_eq!(names(&all.create), ["qemu-aarch64.conf", "qemu-riscv64.conf"]);
+        assert_eq!(
+            names(&all.create),
+            ["qemu-aarch64.conf", "qemu-riscv64.conf"]
+        );
         assert!(plan(&facts(), &BTreeSet::new()).create.is_empty());
     }
 
     #[test]
     fn never_replaces_an_administrators_file_nor_removes_a_mask_it_did_not_make() {
         let mut f = facts();
-        f.etc_files.insert("qemu-aarch64.conf".into(), EtcFile::Other);
-        f.etc_files.insert("qemu-riscv64.conf".into(), EtcFile::Mask);
+        f.etc_files
+            .insert("qemu-aarch64.conf".into(), EtcFile::Other);
+        f.etc_files
+            .insert("qemu-riscv64.conf".into(), EtcFile::Mask);
         let p = plan(&f, &BTreeSet::new());
         assert!(p.create.is_empty());
         assert!(p.remove.is_empty(), "not recorded as ours");
@@ -279,8 +294,10 @@ mod tests {
     #[test]
     fn removes_its_masks_when_the_target_is_no_longer_served() {
         let mut f = facts();
-        f.etc_files.insert("qemu-aarch64.conf".into(), EtcFile::Mask);
-        f.etc_files.insert("qemu-riscv64.conf".into(), EtcFile::Mask);
+        f.etc_files
+            .insert("qemu-aarch64.conf".into(), EtcFile::Mask);
+        f.etc_files
+            .insert("qemu-riscv64.conf".into(), EtcFile::Mask);
         f.ours = ["qemu-aarch64.conf", "qemu-riscv64.conf", "qemu-gone.conf"]
             .map(String::from)
             .into();
@@ -324,7 +341,11 @@ mod tests {
         assert_eq!(f.etc, etc);
         assert_eq!(f.vendor.len(), 2);
         let riscv = f.vendor.iter().find(|v| v.name == "qemu-riscv64.conf");
-        assert_eq!(riscv.map(|v| v.targets.clone()), Some(None), "/run overrides /usr/lib");
+        assert_eq!(
+            riscv.map(|v| v.targets.clone()),
+            Some(None),
+            "/run overrides /usr/lib"
+        );
         assert_eq!(f.etc_files.get("qemu-aarch64.conf"), Some(&EtcFile::Mask));
     }
 }

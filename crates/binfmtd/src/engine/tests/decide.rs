@@ -564,7 +564,12 @@ fn a_target_served_by_fex_keeps_the_distributions_file() {
     w.facts.host.native = Some(Target::Aarch64);
     w.facts.host.exe_header = Vec::new();
     w.facts.targets[0].nativity = Nativity::Foreign;
-    let fex = rule_of(Target::X86_64, "FEX-x86_64", "/usr/bin/FEXInterpreter", "POCF");
+    let fex = rule_of(
+        Target::X86_64,
+        "FEX-x86_64",
+        "/usr/bin/FEXInterpreter",
+        "POCF",
+    );
     let mut w = w.with_entries(&[fex]);
     w.facts.masks = Some(MaskFacts {
         etc: "/etc/binfmt.d".into(),
@@ -583,7 +588,7 @@ fn a_target_served_by_fex_keeps_the_distributions_file() {
 fn uninstall_removes_the_masks_of_the_targets_it_stops_serving() {
     use crate::engine::masks::{EtcFile, MaskFacts};
     let ours = our_rule(Target::Aarch64);
-    let mut w = World::new(vec![]).with_entries(&[ours.clone()]);
+    let mut w = World::new(vec![]).with_entries(std::slice::from_ref(&ours));
     w.facts.masks = Some(MaskFacts {
         etc: "/etc/binfmt.d".into(),
         etc_files: [("qemu-aarch64.conf".to_string(), EtcFile::Mask)].into(),
