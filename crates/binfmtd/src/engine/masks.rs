@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use elf_magic::Target;
 
 use super::naming::served_target;
+use super::owner::is_distro_qemu;
 
 /// Where binfmt.d files live, relative to the root: the administrator's directory first (where
 /// masks go), then the vendor directories in systemd's precedence order.
@@ -142,8 +143,12 @@ pub fn qemu_targets(content: &[u8]) -> Option<BTreeSet<Target>> {
         }
         let rule = binfmt_misc::decode(line).ok()?;
         match served_target(&rule.matcher) {
-            // Only an exact row: a look-alike mask is somebody else's idea.
-            Some((target, true)) => targets.insert(target),
+            // QEMU's exact row, or the distribution's variant of it (Debian masks EI_OSABI with
+            // 0xfc on ppc64le, s390x…, bookworm's mips rows differ) run by a distribution QEMU:
+            // the same test as the ownership's "distribution".
+            Some((target, exact)) if exact || is_distro_qemu(&rule.interpreter) => {
+                targets.insert(target)
+            }
             _ => return None,
         };
     }
@@ -211,6 +216,24 @@ mod tests {
     const AARCH64: &[u8] = br":qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/libexec/qemu-binfmt/aarch64-binfmt-P:OPF";
     const RISCV64: &[u8] = br":qemu-riscv64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xf3\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-riscv64:POF";
     const PYTHON: &[u8] = b":python3.11:M::\\xa7\\x0d\\x0d\\x0a::/usr/bin/python3.11:";
+
+    /// Lines of Debian 12's qemu-user-static, where the rows differ from QEMU's.
+    #[test]
+    fn reads_debian_variants_of_the_rows() {
+        let ppc64le = br":qemu-ppc64le:M::\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x15\x00:\xff\xff\xff\xff\xff\xff\xff\xfc\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\x00:/usr/libexec/qemu-binfmt/ppc64le-binfmt-P:OPF";
+        let mipsel = br":qemu-mipsel:M::\x7f\x45\x4c\x46\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xfe\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x20:/usr/libexec/qemu-binfmt/mipsel-binfmt-P:OPF";
+        assert_eq!(qemu_targets(ppc64le), Some(set(&[Target::Ppc64le])));
+        assert_eq!(qemu_targets(mipsel), Some(set(&[Target::Mipsel])));
+        // The same variant run by something that is not a distribution QEMU is not ours to mask.
+        let elsewhere = String::from_utf8_lossy(ppc64le).replace(
+            "/usr/libexec/qemu-binfmt/ppc64le-binfmt-P",
+            "/opt/emu/ppc64le",
+        );
+        assert_eq!(qemu_targets(elsewhere.as_bytes()), None);
+        // bookworm's cris: no row binfmtd knows.
+        let cris = br":qemu-cris:M::\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x4c\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/libexec/qemu-binfmt/cris-binfmt-P:OPF";
+        assert_eq!(qemu_targets(cris), None);
+    }
 
     fn set(t: &[Target]) -> BTreeSet<Target> {
         t.iter().copied().collect()
