@@ -17,7 +17,10 @@
 //!   an install test under systemd.
 //! - `ansible-test`: the Ansible role, linted and run against a booted systemd container.
 //! - `vm-test`: real Debian kernels (5.10 to 7.3, amd64 and arm64) booted under qemu-system,
-//!   each running the scenario of `tests/vm/` (`vm/`); the last step of `ci`.
+//!   each running the scenario of `tests/vm/` (`vm/`).
+//! - `vm-system`: Debian 12 and 13 full-system guests (systemd, the distribution's QEMU) booted
+//!   under qemu-system, the coexistence steps of `tests/vm-system/` (`vm/system/`); the last step
+//!   of `ci`.
 
 mod ansible;
 mod bench;
@@ -50,6 +53,7 @@ fn main() -> Result<()> {
         Some("image") => image::image(&root, &args[1..]),
         Some("image-test") => image::image_test(&root, &args[1..]),
         Some("vm-test") => vm::vm_test(&root, &args[1..]),
+        Some("vm-system") => vm::vm_system(&root, &args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <ci|setup|run>");
             eprintln!("  ci     install test dependencies, then fmt, clippy, build and every test");
@@ -81,6 +85,8 @@ fn main() -> Result<()> {
             eprintln!(
                 "         tests/vm/ in each [--cell PATTERN] [--jobs N] [--timeout S] [--list]"
             );
+            eprintln!("  vm-system  boot Debian 12 and 13 full systems (systemd, distro QEMU) and run");
+            eprintln!("         tests/vm-system/ in each [--suite bookworm|trixie] [--timeout S]");
             bail!("unknown or missing task")
         }
     }
@@ -113,7 +119,8 @@ fn ci(root: &Path) -> Result<()> {
     deb::deb_test(root)?;
     ansible::ansible_test(root)?;
     deb::deb(root, dist::Arch::Aarch64)?;
-    vm::vm_test(root, &[])
+    vm::vm_test(root, &[])?;
+    vm::vm_system(root, &[])
 }
 
 fn main_job(root: &Path, extra: &[String]) -> Result<()> {

@@ -22,6 +22,9 @@ mod inputs;
 mod kernel;
 mod qemu;
 mod report;
+mod system;
+
+pub(crate) use system::vm_system;
 
 use anyhow::{Context, Result, bail, ensure};
 use std::path::Path;
