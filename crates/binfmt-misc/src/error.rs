@@ -65,8 +65,9 @@ pub enum Error {
     },
     /// EROFS.
     #[error(
-        "{} is read-only: /proc is mounted read-only (a container without --privileged?); \
-         remount it read-write or run privileged",
+        "{} is read-only: /proc is mounted read-only (a container without --privileged, or a \
+         systemd unit with ProtectKernelTunables= or ProtectSystem=strict); remount it read-write, \
+         run privileged, or add ReadWritePaths=/proc/sys/fs/binfmt_misc to the unit",
         path.display()
     )]
     ReadOnly {

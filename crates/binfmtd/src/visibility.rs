@@ -152,6 +152,14 @@ fn vanishing(mount: &Path, failed_fix: Option<&str>) -> Visibility {
     }
 }
 
+/// For a daemon that had to mount binfmt_misc itself: when it runs in a private mount namespace
+/// (a hardened systemd unit: `ProtectSystem=`, `PrivateTmp=`, ...), mounts the same instance in
+/// PID 1's mount namespace too, so the rest of the system sees the entries and they outlive the
+/// daemon. `None` when binfmtd shares PID 1's mount namespace (its own mount is the host's).
+pub fn share_with_pid1(fs: &BinfmtMisc) -> Option<Result<PathBuf>> {
+    pid1_elsewhere().then(|| mount_in_pid1_namespace(fs))
+}
+
 /// Whether the instance mounted at `mount` was created at or after `since`: its root directory
 /// and `status` file are stamped when the instance is created (and only `status` writes or
 /// entry removals move them later).

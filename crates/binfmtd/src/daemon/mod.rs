@@ -104,6 +104,7 @@ impl Daemon {
             .with_context(|| format!("opening binfmt_misc at {}", ctx.mount.display()))?;
         if mounted {
             tracing::info!(mount = %ctx.mount.display(), "mounted binfmt_misc");
+            share_with_pid1(&fs);
         }
         let manager = fs.lock_manager()?.with_context(|| {
             format!(
@@ -384,6 +385,9 @@ impl Daemon {
         {
             Ok((fs, watcher, mounted)) => {
                 tracing::warn!(mount = %mount.display(), mounted, "binfmt_misc was unmounted; mounted it again");
+                if mounted {
+                    share_with_pid1(&fs);
+                }
                 self.fs = fs;
                 self.watcher = watcher;
             }
@@ -558,5 +562,24 @@ fn log_changes(report: &Report, trigger: &str) {
     for e in report.entries.iter().filter(|e| e.action == Action::Failed) {
         let reason = e.reason.as_deref().unwrap_or("");
         tracing::error!(entry = %e.name, reason, trigger, "failed");
+    }
+}
+
+/// After mounting binfmt_misc in the service's own mount namespace, mount it in PID 1's too (see
+/// [`crate::visibility::share_with_pid1`]); a failure is logged: the entries keep working while
+/// binfmtd runs, but vanish when it stops unless the host mounts binfmt_misc.
+fn share_with_pid1(fs: &BinfmtMisc) {
+    match crate::visibility::share_with_pid1(fs) {
+        None => {}
+        Some(Ok(path)) => tracing::warn!(
+            "binfmtd runs in its own mount namespace: mounted binfmt_misc at {} in PID 1's too, \
+             so the entries outlive the service",
+            path.display()
+        ),
+        Some(Err(e)) => tracing::error!(
+            "binfmtd runs in its own mount namespace and could not mount binfmt_misc in PID 1's \
+             ({e:#}): the entries vanish when binfmtd stops; mount it on the host \
+             (`ls /proc/sys/fs/binfmt_misc` triggers systemd's automount)"
+        ),
     }
 }
