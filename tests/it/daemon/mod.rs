@@ -11,6 +11,7 @@
 mod heal;
 mod lifecycle;
 mod review;
+mod storm;
 mod unit;
 
 use binfmtd_tests::{bin, fixtures, sandbox::Sandbox};

@@ -25,6 +25,7 @@
 //!   `--remove-on-stop` / `[daemon] remove_on_stop`), exit 0.
 
 mod events;
+mod flush;
 mod guard;
 mod notify;
 mod sources;
@@ -41,6 +42,7 @@ use crate::commands::uninstall::{self, Matching, Scope};
 use crate::engine::{self, InstallIntent, Mode, Prepared, Step, Use, Why};
 use crate::report::{Action, Report};
 use events::{Events, Waiter};
+use flush::FlushState;
 use guard::Guard;
 use sources::SourceWatch;
 
@@ -57,7 +59,15 @@ pub fn run(global: &GlobalArgs, args: &DaemonArgs) -> Result<()> {
     let waiter = Waiter::new()?;
     let mut daemon = Daemon::start(global, args)?;
     loop {
-        let events = waiter.wait(&daemon.watcher, daemon.sources.as_ref(), daemon.deadline())?;
+        let mut events =
+            waiter.wait(&daemon.watcher, daemon.sources.as_ref(), daemon.deadline())?;
+        // Removals without a `status` write may be the first half of a flush: wait a moment
+        // for the rest, so that it is not mistaken for a fight.
+        let settle = Instant::now() + flush::SETTLE;
+        while flush::needs_settle(&events.mount) && !events.stop && Instant::now() < settle {
+            let more = waiter.wait(&daemon.watcher, daemon.sources.as_ref(), Some(settle))?;
+            events.merge(more);
+        }
         if events.stop {
             return daemon.stop();
         }
@@ -78,6 +88,8 @@ struct Daemon {
     watcher: Watcher,
     sources: Option<SourceWatch>,
     guard: Guard,
+    /// Whether a flush is still being restored (its removals are never a fight).
+    flush: FlushState,
     /// Interpreter sources changed: prepare again once this deadline passes.
     reprepare_at: Option<Instant>,
     /// A restoration failed: try again at this deadline (not only at the next event).
@@ -122,6 +134,7 @@ impl Daemon {
             watcher,
             sources,
             guard: Guard::default(),
+            flush: FlushState::default(),
             reprepare_at: None,
             retry_at: None,
             holding: false,
@@ -199,10 +212,9 @@ impl Daemon {
         // A back-off that just ended: restore what was held.
         let resumed = self.holding && self.guard.held(now).is_empty();
         if changed || due || resumed {
-            let flushed = events
-                .mount
-                .iter()
-                .any(|c| matches!(c, Change::Modified(Some(n)) if n == "status"));
+            // A write to `status` (or lost events), and removals after it until the table is
+            // complete again: a flush, never a fight.
+            let flushed = self.flush.observe(&events.mount);
             self.heal(&trigger(&events.mount), flushed);
         }
     }
@@ -288,6 +300,14 @@ impl Daemon {
                     );
                 }
             }
+        }
+        // Everything written was written: the table is complete again (up to what cannot be
+        // served), so a flush being restored is over.
+        if outcome
+            .as_ref()
+            .is_none_or(|o| o.entries.iter().flatten().all(Result::is_ok))
+        {
+            self.flush.complete();
         }
         let report = engine::report::build(&decision, outcome.as_ref(), &self.ctx.mount, false);
         log_changes(&report, trigger);

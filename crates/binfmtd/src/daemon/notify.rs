@@ -1,9 +1,14 @@
 //! The systemd readiness protocol (`sd_notify(3)`), as a wrapper that logs failures and never
 //! returns them: a daemon must not stop because nobody listens.
 //!
-//! Without `NOTIFY_SOCKET` every call is a no-op. The sd-notify crate connects to the path in
-//! `NOTIFY_SOCKET` as given, so abstract sockets (`@name`) are not supported; systemd passes a
-//! filesystem path, and the tests bind one.
+//! Without `NOTIFY_SOCKET` every call is a no-op. Messages are sent without blocking
+//! (`MSG_DONTWAIT` semantics: a non-blocking socket): a service manager that does not read its
+//! socket (full queue) costs a warning, never a stalled daemon that stops restoring entries.
+//! `NOTIFY_SOCKET` is a filesystem path, or `@name` for an abstract socket.
+
+use std::io;
+use std::os::linux::net::SocketAddrExt as _;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
 
 use sd_notify::NotifyState;
 
@@ -39,11 +44,35 @@ pub(crate) fn watchdog() {
 }
 
 fn send(states: &[NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(states) {
-        let socket = std::env::var_os("NOTIFY_SOCKET").unwrap_or_default();
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let message: String = states.iter().map(|s| format!("{s}\n")).collect();
+    if let Err(e) = send_to(&socket, message.as_bytes()) {
         tracing::warn!(
             "cannot notify the service manager at {}: {e}",
             socket.to_string_lossy()
         );
+    }
+}
+
+/// Sends one datagram to `socket` without ever blocking.
+fn send_to(socket: &std::ffi::OsStr, message: &[u8]) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let bytes = socket.as_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => SocketAddr::from_abstract_name(name)?,
+        None => SocketAddr::from_pathname(std::path::Path::new(socket))?,
+    };
+    let sock = UnixDatagram::unbound()?;
+    sock.set_nonblocking(true)?;
+    let sent = sock.send_to_addr(message, &addr)?;
+    if sent == message.len() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "incomplete datagram",
+        ))
     }
 }
