@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::{Daemon, HEAL, wait_until};
 
+/// Entries of other tools registered before each flush.
+const OTHERS: usize = 200;
+
 /// Busy loops on every CPU, killed on drop: the "loaded host".
 struct Load(Vec<std::process::Child>);
 
@@ -44,11 +47,18 @@ fn a_storm_of_flushes_on_a_loaded_host_never_backs_off() {
     assert!(d.notification().contains("READY=1\n"));
     let m = d.sb.mount().display().to_string();
     let load = Load::start();
+    // Other tools' entries, as on a host with several managers: a flush removes them all, one
+    // removal event each, so the daemon is likely to wake before the write to `status` is
+    // reported (the window this test is about).
+    let others = format!(
+        "i=0; while [ $i -lt {OTHERS} ]; do i=$((i+1)); \
+         echo \":storm$i:E::st$i::/bin/cat:\" > {m}/register; done"
+    );
     // 20 flushes in 10 s, each one after the table was restored (as `systemctl restart
     // systemd-binfmt` in a loop would), then 5 more as fast as the shell goes.
     let start = Instant::now();
     for i in 0..20 {
-        d.sh(&format!("echo -1 > {m}/status"));
+        d.sh(&format!("{others}; echo -1 > {m}/status"));
         wait_until(
             HEAL,
             &format!("restore after flush {i}"),

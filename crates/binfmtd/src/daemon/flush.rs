@@ -9,10 +9,14 @@
 //!   ends as soon as it arrives (a real fight is restored at most [`SETTLE`] later);
 //! - a batch with a `status` write, or a lost-events overflow, is a flush ([`is_flush`]);
 //! - after a flush, removals still count as part of it until a convergence leaves the table
-//!   complete ([`FlushState`]).
+//!   complete ([`FlushState`]);
+//! - only an entry whose own change is in the batch ([`touched`]) can have been undone against
+//!   another tool: a convergence woken by something else (a write to `register`) may find
+//!   entries gone because a flush raced with it, whose events are still queued.
 //!
 //! Pure: the caller does the waiting.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use binfmt_misc::Change;
@@ -34,6 +38,19 @@ pub(crate) fn is_flush(changes: &[Change]) -> bool {
         Change::Overflow => true,
         _ => false,
     })
+}
+
+/// The entries `changes` removed or wrote to (not the control files `register` and `status`).
+pub(crate) fn touched(changes: &[Change]) -> BTreeSet<String> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Deleted(n) | Change::Modified(Some(n)) => Some(n),
+            _ => None,
+        })
+        .filter(|n| *n != "register" && *n != "status")
+        .cloned()
+        .collect()
 }
 
 /// Whether a flush is still being restored.
@@ -77,6 +94,19 @@ mod tests {
         assert!(is_flush(&whole));
         assert!(is_flush(&[deleted("qemu-arm"), Change::Overflow]));
         assert!(!needs_settle(&[Change::Modified(Some("qemu-arm".into()))]));
+    }
+
+    #[test]
+    fn only_entries_named_by_the_batch_are_touched() {
+        let changes = [
+            Change::Modified(Some("register".into())),
+            deleted("qemu-arm"),
+            Change::Modified(Some("qemu-aarch64".into())),
+            Change::Modified(None),
+        ];
+        let names: Vec<String> = touched(&changes).into_iter().collect();
+        assert_eq!(names, ["qemu-aarch64", "qemu-arm"]);
+        assert!(touched(&[Change::Modified(Some("register".into()))]).is_empty());
     }
 
     #[test]

@@ -144,7 +144,7 @@ impl Daemon {
             watchdog: None,
             status: String::new(),
         };
-        let report = daemon.converge("start", Start::Refuse, false)?;
+        let report = daemon.converge("start", Start::Refuse, &BTreeSet::new())?;
         if let Some(problem) = report
             .problems
             .iter()
@@ -214,16 +214,22 @@ impl Daemon {
         if changed || due || resumed {
             // A write to `status` (or lost events), and removals after it until the table is
             // complete again: a flush, never a fight.
+            // Only entries this batch saw changed can have been undone against another tool.
             let flushed = self.flush.observe(&events.mount);
-            self.heal(&trigger(&events.mount), flushed);
+            let changed_by_others = if flushed {
+                BTreeSet::new()
+            } else {
+                flush::touched(&events.mount)
+            };
+            self.heal(&trigger(&events.mount), &changed_by_others);
         }
     }
 
-    /// Restores binfmtd's entries after a change made by someone else (`flushed`: the change
-    /// was a write to `status`, which never counts as a fight).
-    fn heal(&mut self, trigger: &str, flushed: bool) {
+    /// Restores binfmtd's entries after a change made by someone else (`changed_by_others`: the
+    /// entries whose restoration counts for the loop guard; never those of a flush).
+    fn heal(&mut self, trigger: &str, changed_by_others: &BTreeSet<String>) {
         self.retry_at = None;
-        match self.converge(trigger, Start::Running, flushed) {
+        match self.converge(trigger, Start::Running, changed_by_others) {
             Ok(report) => {
                 if report.changed {
                     self.check_at = Some(Instant::now() + CHECK_DELAY);
@@ -243,7 +249,12 @@ impl Daemon {
 
     /// One convergence: facts, decide (best effort, held entries left alone), apply, and the
     /// guard's bookkeeping of undone changes.
-    fn converge(&mut self, trigger: &str, start: Start, flushed: bool) -> Result<Report> {
+    fn converge(
+        &mut self,
+        trigger: &str,
+        start: Start,
+        changed_by_others: &BTreeSet<String>,
+    ) -> Result<Report> {
         let _writers = self.fs.lock_writers()?;
         let facts = engine::read_facts(&self.prepared, Some(&self.fs), &self.ctx.mount)?;
         let now = Instant::now();
@@ -286,7 +297,7 @@ impl Daemon {
             }
             for (i, d) in decision.entries.iter().enumerate() {
                 if matches!(o.result(i), Some(Ok(())))
-                    && !flushed
+                    && changed_by_others.contains(&d.name)
                     && undoes_another_tool(d)
                     && let Some(b) = self.guard.record(&d.name, now)
                 {
@@ -325,7 +336,7 @@ impl Daemon {
             }
         }
         self.sources = watch_sources(&self.ctx.settings, &self.prepared);
-        self.heal("interpreter upgrade", false);
+        self.heal("interpreter upgrade", &BTreeSet::new());
     }
 
     /// `SIGHUP`: re-read the configuration; a bad one changes nothing.
@@ -362,7 +373,7 @@ impl Daemon {
                 self.ctx = ctx;
                 self.prepared = prepared;
                 self.sources = watch_sources(&self.ctx.settings, &self.prepared);
-                self.heal("reload", false);
+                self.heal("reload", &BTreeSet::new());
             }
         }
         notify::ready(&self.status);
