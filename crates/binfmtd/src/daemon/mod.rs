@@ -15,7 +15,8 @@
 //!   writes wake it once more; converging an already converged table writes nothing, so there
 //!   is no self-loop. Another manager that keeps changing one entry trips the [`guard`] for that
 //!   entry only: it is left alone for a while (logged and shown in `STATUS=`), the others are
-//!   still restored;
+//!   still restored. Flushes never count ([`flush`]): removals read before their `status` write
+//!   wait [`flush::SETTLE`] for it, and only entries whose own change the batch saw can count;
 //! - the mount went away: mount again (the same instance, kept alive by the descriptor), restore;
 //! - an interpreter source changed: prepare again and converge, which copies, verifies and
 //!   re-registers the new build (the kernel keeps running a pinned `F` interpreter otherwise);
