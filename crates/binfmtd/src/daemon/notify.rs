@@ -76,3 +76,36 @@ fn send_to(socket: &std::ffi::OsStr, message: &[u8]) -> io::Result<()> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_full_socket_queue_fails_the_send_instead_of_blocking() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("notify.sock");
+        // Bound and never read: its queue fills up.
+        let _listener = UnixDatagram::bind(&path).expect("binding a datagram socket");
+        let start = Instant::now();
+        let message = vec![b'x'; 4096];
+        let refused = (0..100_000)
+            .map(|_| send_to(path.as_os_str(), &message))
+            .find_map(Result::err)
+            .expect("a full queue refuses a send");
+        assert_eq!(refused.kind(), io::ErrorKind::WouldBlock, "{refused}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn abstract_sockets_are_reached() {
+        let name = format!("binfmtd-test-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("an abstract name");
+        let listener = UnixDatagram::bind_addr(&addr).expect("binding an abstract socket");
+        send_to(std::ffi::OsStr::new(&format!("@{name}")), b"READY=1\n").expect("sent");
+        let mut buf = [0u8; 64];
+        let n = listener.recv(&mut buf).expect("received");
+        assert_eq!(&buf[..n], b"READY=1\n");
+    }
+}
