@@ -161,7 +161,25 @@ fn plan_and_status_say_which_build_and_why() {
         Some(vn.as_str()),
         "{entry}"
     );
+    let why = entry["chosen"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("the newest of several") && why.contains(&old_path.display().to_string()),
+        "{entry}"
+    );
     assert!(slow_warnings(&status).is_empty(), "{status}");
+    // The text says it too: the entry, its QEMU version and why.
+    let text = env.run_with(&config, &["status"]);
+    assert_eq!(text.code, 0, "{text:?}");
+    let line = text
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "INTERPRETERS")
+        .find(|l| l.starts_with("qemu-aarch64 "))
+        .unwrap_or_else(|| panic!("no INTERPRETERS line for qemu-aarch64:\n{}", text.stdout));
+    assert!(
+        line.contains(&format!("QEMU {vn}")) && line.contains("the newest of several"),
+        "{line}"
+    );
 
     // A second plan keeps it: the choice is stable.
     let out = env.run_with(&config, &["plan", "aarch64", "--json"]);
@@ -222,6 +240,25 @@ fn an_explicit_older_interpreter_wins_and_is_never_switched() {
     }
     let runs = kernel_runs(&env);
     assert!(runs.contains(&vo) && !runs.contains(&vn), "{runs}");
+    // status says which and why.
+    let status = env.run_with(&config, &["status", "--json"]).json();
+    let entry = status["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["name"] == "qemu-aarch64"))
+        .unwrap_or_else(|| panic!("no qemu-aarch64 in {status}"))
+        .clone();
+    assert_eq!(
+        short(entry["pinned_version"].as_str()),
+        Some(vo.as_str()),
+        "{entry}"
+    );
+    assert!(
+        entry["chosen"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("configured"),
+        "{entry}"
+    );
 }
 
 /// `install` (text) and `install --json`, then `status` (text) and `status --json`: the number of
