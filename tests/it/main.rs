@@ -4,6 +4,7 @@
 
 mod check;
 mod cli;
+mod cli_choice;
 mod cli_env;
 mod cli_faults;
 mod cli_upgrade;

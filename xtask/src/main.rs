@@ -66,6 +66,10 @@ fn main() -> Result<()> {
             eprintln!("  bench  binfmtd vs systemd-binfmt, update-binfmts and the floor");
             eprintln!("         [--runs N] [--cycles N (daemon restores)] [--idle SECONDS]");
             eprintln!(
+                "  bench store  first install into an empty store vs `cp -a`, and its extra disk"
+            );
+            eprintln!("         [--runs N (default 5)]");
+            eprintln!(
                 "  bench emulated  foreign busybox work under each QEMU build, via binfmt_misc"
             );
             eprintln!("         [--runs N] [--size MiB] [--smoke (1 MiB, one run)]");

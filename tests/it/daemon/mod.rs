@@ -12,6 +12,7 @@ mod distro;
 mod heal;
 mod lifecycle;
 mod review;
+mod storm;
 mod unit;
 
 use binfmtd_tests::{bin, fixtures, sandbox::Sandbox};

@@ -54,6 +54,7 @@ impl Phase {
 pub(crate) fn main(root: &Path, args: &[String]) -> Result<()> {
     let result = match args.first().map(String::as_str) {
         Some("emulated") => emulated::main(root, &args[1..]),
+        Some("store") => store_only(root, &args[1..]),
         _ => registration(root, args),
     };
     if let Some(copy) = XTASK_COPY.get() {
@@ -97,6 +98,23 @@ fn registration(root: &Path, args: &[String]) -> Result<()> {
     out.push_str(&daemon::measure(&setup, cycles, idle)?);
     print!("{out}");
     let saved = bench.join("results.md");
+    std::fs::write(&saved, &out).with_context(|| format!("writing {}", saved.display()))?;
+    eprintln!("bench: results saved in {}", saved.display());
+    Ok(())
+}
+
+/// `bench store`: only the first install into an empty store against `cp -a` of the same files.
+fn store_only(root: &Path, args: &[String]) -> Result<()> {
+    let runs: usize = flag(args, "--runs")
+        .map_or(Ok(5), |v| v.parse())
+        .context("--runs N")?;
+    let bench = root.join("target/bench");
+    let setup = prepare::prepare(root, &bench)?;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", prepare::machine_line());
+    out.push_str(&store::measure(&setup, runs)?);
+    print!("{out}");
+    let saved = bench.join("store.md");
     std::fs::write(&saved, &out).with_context(|| format!("writing {}", saved.display()))?;
     eprintln!("bench: results saved in {}", saved.display());
     Ok(())

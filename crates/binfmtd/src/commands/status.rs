@@ -96,6 +96,10 @@ pub struct EntryStatus {
     /// Its QEMU version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned_version: Option<String>,
+    /// Why binfmtd chose that interpreter when it registered the entry (an explicit
+    /// `[target]` interpreter, the only candidate, or the newest of several, naming the others).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<String>,
 }
 
 /// How a target runs here, as its probe showed.
@@ -244,6 +248,7 @@ fn entry_status(
         active,
         pinned_sha256: pinned.and_then(|p| p.sha256.clone()),
         pinned_version: pinned.and_then(|p| p.version.clone()),
+        chosen: pinned.and_then(|p| p.chosen.clone()),
     }
 }
 
@@ -331,6 +336,23 @@ fn render(status: &Status) -> String {
                 format!("  (overlaps {})", e.overlaps.join(", "))
             }
         );
+    }
+    // Which QEMU each of binfmtd's entries runs, and why that one.
+    let chosen: Vec<&EntryStatus> = status
+        .entries
+        .iter()
+        .filter(|e| e.pinned_version.is_some() || e.chosen.is_some())
+        .collect();
+    if !chosen.is_empty() {
+        let _ = writeln!(out, "\nINTERPRETERS");
+        for e in chosen {
+            let version = e.pinned_version.as_deref().unwrap_or("version unknown");
+            let _ = write!(out, "{:<24} QEMU {version}", e.name);
+            if let Some(why) = &e.chosen {
+                let _ = write!(out, ": {why}");
+            }
+            out.push('\n');
+        }
     }
     for w in &status.warnings {
         let _ = writeln!(out, "\nwarning: {w}");

@@ -33,6 +33,17 @@ pub(crate) struct Events {
     pub(crate) mount_table: bool,
 }
 
+impl Events {
+    /// Adds what a later wait brought.
+    pub(crate) fn merge(&mut self, later: Events) {
+        self.reload |= later.reload;
+        self.stop |= later.stop;
+        self.mount.extend(later.mount);
+        self.sources.extend(later.sources);
+        self.mount_table |= later.mount_table;
+    }
+}
+
 /// The descriptors the daemon waits on, other than the binfmt_misc watcher it owns itself.
 #[derive(Debug)]
 pub(crate) struct Waiter {

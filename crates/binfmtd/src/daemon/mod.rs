@@ -15,7 +15,8 @@
 //!   writes wake it once more; converging an already converged table writes nothing, so there
 //!   is no self-loop. Another manager that keeps changing one entry trips the [`guard`] for that
 //!   entry only: it is left alone for a while (logged and shown in `STATUS=`), the others are
-//!   still restored;
+//!   still restored. Flushes never count ([`flush`]): removals read before their `status` write
+//!   wait [`flush::SETTLE`] for it, and only entries whose own change the batch saw can count;
 //! - the mount went away: mount again (the same instance, kept alive by the descriptor), restore;
 //! - an interpreter source changed: prepare again and converge, which copies, verifies and
 //!   re-registers the new build (the kernel keeps running a pinned `F` interpreter otherwise);
@@ -25,6 +26,7 @@
 //!   `--remove-on-stop` / `[daemon] remove_on_stop`), exit 0.
 
 mod events;
+mod flush;
 mod guard;
 mod notify;
 mod sources;
@@ -41,6 +43,7 @@ use crate::commands::uninstall::{self, Matching, Scope};
 use crate::engine::{self, InstallIntent, Mode, Prepared, Step, Use, Why};
 use crate::report::{Action, Report};
 use events::{Events, Waiter};
+use flush::FlushState;
 use guard::Guard;
 use sources::SourceWatch;
 
@@ -59,7 +62,15 @@ pub fn run(global: &GlobalArgs, args: &DaemonArgs) -> Result<()> {
     let waiter = Waiter::new()?;
     let mut daemon = Daemon::start(global, args)?;
     loop {
-        let events = waiter.wait(&daemon.watcher, daemon.sources.as_ref(), daemon.deadline())?;
+        let mut events =
+            waiter.wait(&daemon.watcher, daemon.sources.as_ref(), daemon.deadline())?;
+        // Removals without a `status` write may be the first half of a flush: wait a moment
+        // for the rest, so that it is not mistaken for a fight.
+        let settle = Instant::now() + flush::SETTLE;
+        while flush::needs_settle(&events.mount) && !events.stop && Instant::now() < settle {
+            let more = waiter.wait(&daemon.watcher, daemon.sources.as_ref(), Some(settle))?;
+            events.merge(more);
+        }
         if events.stop {
             return daemon.stop();
         }
@@ -80,6 +91,8 @@ struct Daemon {
     watcher: Watcher,
     sources: Option<SourceWatch>,
     guard: Guard,
+    /// Whether a flush is still being restored (its removals are never a fight).
+    flush: FlushState,
     /// Interpreter sources changed: prepare again once this deadline passes.
     reprepare_at: Option<Instant>,
     /// A restoration failed: try again at this deadline (not only at the next event).
@@ -125,6 +138,7 @@ impl Daemon {
             watcher,
             sources,
             guard: Guard::default(),
+            flush: FlushState::default(),
             reprepare_at: None,
             retry_at: None,
             holding: false,
@@ -135,7 +149,7 @@ impl Daemon {
             status: String::new(),
         };
         let started = Instant::now();
-        let report = daemon.converge("start", Start::Refuse, false)?;
+        let report = daemon.converge("start", Start::Refuse, &BTreeSet::new())?;
         if let Some(problem) = report
             .problems
             .iter()
@@ -149,7 +163,7 @@ impl Daemon {
         // trigger) is restored now, before the probes run, not after READY=1. Converged, this
         // writes nothing.
         if started.elapsed() > SLOW_START {
-            match daemon.converge("start (again)", Start::Running, false) {
+            match daemon.converge("start (again)", Start::Running, &BTreeSet::new()) {
                 Ok(report) => daemon.last = report,
                 Err(e) => tracing::warn!("converging again after a slow start: {e:#}"),
             }
@@ -204,11 +218,16 @@ impl Daemon {
         // A back-off that just ended: restore what was held.
         let resumed = self.holding && self.guard.held(now).is_empty();
         if changed || due || resumed {
-            let flushed = events
-                .mount
-                .iter()
-                .any(|c| matches!(c, Change::Modified(Some(n)) if n == "status"));
-            self.heal(&trigger(&events.mount), flushed);
+            // A write to `status` (or lost events), and removals after it until the table is
+            // complete again: a flush, never a fight.
+            // Only entries this batch saw changed can have been undone against another tool.
+            let flushed = self.flush.observe(&events.mount);
+            let changed_by_others = if flushed {
+                BTreeSet::new()
+            } else {
+                flush::touched(&events.mount)
+            };
+            self.heal(&trigger(&events.mount), &changed_by_others);
         }
         // The slow work comes after healing: a flush that arrives with an interpreter upgrade
         // (Debian's QEMU postinst restarts systemd-binfmt) is restored from the store's current
@@ -224,11 +243,11 @@ impl Daemon {
         }
     }
 
-    /// Restores binfmtd's entries after a change made by someone else (`flushed`: the change
-    /// was a write to `status`, which never counts as a fight).
-    fn heal(&mut self, trigger: &str, flushed: bool) {
+    /// Restores binfmtd's entries after a change made by someone else (`changed_by_others`: the
+    /// entries whose restoration counts for the loop guard; never those of a flush).
+    fn heal(&mut self, trigger: &str, changed_by_others: &BTreeSet<String>) {
         self.retry_at = None;
-        match self.converge(trigger, Start::Running, flushed) {
+        match self.converge(trigger, Start::Running, changed_by_others) {
             Ok(report) => {
                 if report.changed {
                     self.check_at = Some(Instant::now() + CHECK_DELAY);
@@ -248,7 +267,12 @@ impl Daemon {
 
     /// One convergence: facts, decide (best effort, held entries left alone), apply, and the
     /// guard's bookkeeping of undone changes.
-    fn converge(&mut self, trigger: &str, start: Start, flushed: bool) -> Result<Report> {
+    fn converge(
+        &mut self,
+        trigger: &str,
+        start: Start,
+        changed_by_others: &BTreeSet<String>,
+    ) -> Result<Report> {
         let _writers = self.fs.lock_writers()?;
         let mut facts = engine::read_facts(&self.prepared, Some(&self.fs), &self.ctx.mount)?;
         // The daemon is the host's manager: it masks the distribution's binfmt.d files of the
@@ -297,7 +321,7 @@ impl Daemon {
             }
             for (i, d) in decision.entries.iter().enumerate() {
                 if matches!(o.result(i), Some(Ok(())))
-                    && !flushed
+                    && changed_by_others.contains(&d.name)
                     && undoes_another_tool(d)
                     && let Some(b) = self.guard.record(&d.name, now)
                 {
@@ -311,6 +335,14 @@ impl Daemon {
                     );
                 }
             }
+        }
+        // Everything written was written: the table is complete again (up to what cannot be
+        // served), so a flush being restored is over.
+        if outcome
+            .as_ref()
+            .is_none_or(|o| o.entries.iter().flatten().all(Result::is_ok))
+        {
+            self.flush.complete();
         }
         let report = engine::report::build(&decision, outcome.as_ref(), &self.ctx.mount, false);
         log_changes(&report, trigger);
@@ -328,7 +360,7 @@ impl Daemon {
             }
         }
         self.sources = watch_sources(&self.ctx.settings, &self.prepared);
-        self.heal("interpreter upgrade", false);
+        self.heal("interpreter upgrade", &BTreeSet::new());
     }
 
     /// `SIGHUP`: re-read the configuration; a bad one changes nothing.
@@ -365,7 +397,7 @@ impl Daemon {
                 self.ctx = ctx;
                 self.prepared = prepared;
                 self.sources = watch_sources(&self.ctx.settings, &self.prepared);
-                self.heal("reload", false);
+                self.heal("reload", &BTreeSet::new());
             }
         }
         notify::ready(&self.status);

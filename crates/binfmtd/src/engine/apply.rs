@@ -337,6 +337,7 @@ fn record_pins(decision: &Decision, store: &Store, outcome: &mut Outcome) {
                         interpreter: rule.interpreter.clone(),
                         sha256: interp.map(|i| i.sha256.clone()),
                         version: interp.and_then(|i| i.version.clone()),
+                        chosen: interp.map(|i| super::report::chosen(&i.choice)),
                     },
                 );
             }

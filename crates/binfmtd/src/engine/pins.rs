@@ -25,6 +25,10 @@ pub struct Registration {
     pub sha256: Option<String>,
     /// Its QEMU version.
     pub version: Option<String>,
+    /// Why this interpreter was chosen, as `install` reported it (`configured …`, `the newest of
+    /// several candidates; not chosen: …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<String>,
 }
 
 /// The record, keyed by entry name.
@@ -84,6 +88,7 @@ mod tests {
                 interpreter: "/var/lib/binfmtd/interpreters/qemu-aarch64".into(),
                 sha256: Some("ab".into()),
                 version: Some("7.2".into()),
+                chosen: None,
             },
         );
         r.save(dir.path()).unwrap();

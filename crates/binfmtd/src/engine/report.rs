@@ -77,26 +77,32 @@ fn entry(d: &EntryDecision, applied: Option<&Result<(), super::apply::ApplyError
     if let Some(i) = &d.interpreter {
         report.sha256 = Some(i.sha256.clone()).filter(|s| !s.is_empty());
         report.version = i.version.clone();
-        report.chosen = Some(match &i.choice {
-            Choice::Configured => "configured ([target] interpreter)".to_string(),
-            Choice::Only => "the only candidate found".to_string(),
-            Choice::Newest { over } => {
-                let others: Vec<String> = over
-                    .iter()
-                    .map(|(p, v)| {
-                        format!(
-                            "{} ({})",
-                            p.display(),
-                            v.as_deref().unwrap_or("version unknown")
-                        )
-                    })
-                    .collect();
-                format!(
-                    "the newest of several candidates; not chosen: {}",
-                    others.join(", ")
-                )
-            }
-        });
+        report.chosen = Some(chosen(&i.choice));
     }
     report
+}
+
+/// Why an interpreter was chosen, in words (`install`/`plan` reports, and the registration
+/// record `status` reads).
+pub fn chosen(choice: &Choice) -> String {
+    match choice {
+        Choice::Configured => "configured ([target] interpreter)".to_string(),
+        Choice::Only => "the only candidate found".to_string(),
+        Choice::Newest { over } => {
+            let others: Vec<String> = over
+                .iter()
+                .map(|(p, v)| {
+                    format!(
+                        "{} ({})",
+                        p.display(),
+                        v.as_deref().unwrap_or("version unknown")
+                    )
+                })
+                .collect();
+            format!(
+                "the newest of several candidates; not chosen: {}",
+                others.join(", ")
+            )
+        }
+    }
 }

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use super::error::InterpreterError;
-use super::manifest::sync_dir;
 use super::verify::Verified;
 
 /// Copy buffer size.
@@ -100,7 +99,8 @@ pub(super) fn stage(dir: &Path, name: &str, source: &Verified) -> Result<Staged,
 }
 
 impl Staged {
-    /// Makes the copy executable (0755), fsyncs it, renames it over `target` and fsyncs `dir`.
+    /// Makes the copy executable (0755), fsyncs it and renames it over `target`; the caller
+    /// fsyncs `dir` once for all its renames ([`Writer::commit`](super::store::Writer::commit)).
     ///
     /// The rename replaces the directory entry, never the old inode's contents: a copy the
     /// kernel has pinned (binfmt_misc `F` flag) keeps running unchanged, so there is no ETXTBSY.
@@ -114,7 +114,7 @@ impl Staged {
         self.tmp
             .persist(target)
             .map_err(|e| InterpreterError::store("renaming an interpreter into", dir, e.error))?;
-        sync_dir(dir)
+        Ok(())
     }
 }
 

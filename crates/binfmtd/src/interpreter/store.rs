@@ -6,7 +6,9 @@
 //! Invariants:
 //! - nothing in the directory is ever opened for writing under its final name: a file is linked
 //!   or copied to a temporary name (`.<name>.<unique>.tmp`), fsynced, and renamed into place, so
-//!   a kernel-pinned interpreter is never touched (no ETXTBSY, no half-written file);
+//!   a kernel-pinned interpreter is never touched (no ETXTBSY, no half-written file); the
+//!   directory is fsynced once for all of a writer's renames, before [`Writer::commit`] returns
+//!   (and so before any entry points at them);
 //! - where the source and the store share a filesystem the managed file is a **hard link** to the
 //!   verified source (no second copy); it survives the package's removal or upgrade (dpkg renames
 //!   a new file over the old name, the link keeps the old inode) and is recognised by its stat
@@ -253,6 +255,7 @@ impl Store {
             store: self,
             saved: manifest.clone(),
             manifest,
+            unsynced: false,
         })
     }
 }
@@ -263,6 +266,8 @@ pub struct Writer<'a> {
     store: &'a Store,
     manifest: Manifest,
     saved: Manifest,
+    /// Files were renamed into the directory since it was last fsynced.
+    unsynced: bool,
 }
 
 /// How [`Writer::put`] placed a file.
@@ -317,6 +322,8 @@ impl Writer<'_> {
         } else {
             None
         };
+        // Whatever happens below, a rename may have happened: sync at commit.
+        self.unsynced = true;
         let (placed, source) = match linked {
             Some(identity) => (Placed::Linked, identity),
             None => {
@@ -394,7 +401,6 @@ impl Writer<'_> {
                 e,
             ))
         })?;
-        sync_dir(dir)?;
         // Linking and renaming moved the inode's ctime: record its identity as it is now.
         let meta =
             fs::symlink_metadata(target).map_err(|e| InterpreterError::io("stat", target, e))?;
@@ -439,12 +445,22 @@ impl Writer<'_> {
             .insert(digest.identity.path.clone(), digest);
     }
 
-    /// Saves the manifest when anything changed.
+    /// Makes every rename durable (one directory fsync for all of them) and saves the manifest
+    /// when anything changed (its own rename and directory fsync cover the earlier renames).
     pub fn commit(self) -> Result<(), InterpreterError> {
         if self.manifest == self.saved {
-            return Ok(());
+            return if self.unsynced {
+                sync_dir(&self.store.dir)
+            } else {
+                Ok(())
+            };
         }
-        manifest::save(&self.store.dir, &self.manifest)
+        let saved = manifest::save(&self.store.dir, &self.manifest);
+        if saved.is_err() && self.unsynced {
+            // The files are in place and recognised by content next time: keep them durable.
+            let _ = sync_dir(&self.store.dir);
+        }
+        saved
     }
 }
 

@@ -1,11 +1,13 @@
 //! The QEMU version of an interpreter, from `<path> --version` with a short timeout.
 
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 /// How long `--version` may take before the child is killed.
 pub const VERSION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -23,6 +25,10 @@ pub fn qemu_version(path: &Path) -> Option<String> {
 }
 
 /// [`qemu_version`] with an explicit timeout.
+///
+/// Reads the child's standard output to its end (poll with the deadline, no thread, no sleep),
+/// then reaps it: QEMU exits right after printing, so this costs one fork and exec, not a
+/// polling period.
 pub fn qemu_version_within(path: &Path, timeout: Duration) -> Option<String> {
     let mut child = Command::new(path)
         .arg("--version")
@@ -33,22 +39,40 @@ pub fn qemu_version_within(path: &Path, timeout: Duration) -> Option<String> {
         .spawn()
         .ok()?;
     let deadline = Instant::now() + timeout;
-    let stdout = child.stdout.take()?;
-    let (tx, rx) = mpsc::channel();
-    // The reader thread is detached: if a grandchild kept the pipe open, it would only leak.
-    thread::spawn(move || {
-        let mut out = String::new();
-        let read = stdout.take(MAX_OUTPUT).read_to_string(&mut out);
-        let _ = tx.send(read.ok().map(|_| out));
-    });
+    let Some(mut stdout) = child.stdout.take() else {
+        return reap(&mut child);
+    };
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    while (out.len() as u64) < MAX_OUTPUT {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
+        let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => return reap(&mut child),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return reap(&mut child),
+        }
+        match stdout.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return reap(&mut child),
+        }
+    }
+    drop(stdout);
     if !wait_until(&mut child, deadline)? {
         return None;
     }
-    let left = deadline.saturating_duration_since(Instant::now());
-    let output = rx
-        .recv_timeout(left.max(Duration::from_millis(100)))
-        .ok()??;
-    parse_version(&output)
+    parse_version(&String::from_utf8_lossy(&out))
+}
+
+/// Kills and reaps `child` (best effort: it is ours and we only want it gone).
+fn reap(child: &mut Child) -> Option<String> {
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 /// Whether the QEMU at `path` runs `probe` (a static exit(0) executable of its target) to exit
@@ -83,11 +107,17 @@ pub fn runs_probe(path: &Path, probe: &[u8]) -> bool {
 }
 
 /// Waits for `child` until `deadline`; kills and reaps it after that. Returns its success.
+/// Checks often at first (a QEMU that printed its banner or ran a probe exits within
+/// microseconds), then every 5 ms.
 fn wait_until(child: &mut Child, deadline: Instant) -> Option<bool> {
+    let mut pause = Duration::from_micros(50);
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Some(status.success()),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+            Ok(None) if Instant::now() < deadline => {
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
             Ok(None) | Err(_) => {
                 // Best effort: the child is ours and we only want it gone.
                 let _ = child.kill();

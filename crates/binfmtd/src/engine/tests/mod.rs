@@ -191,6 +191,7 @@ impl World {
             interpreter: rule.interpreter.clone(),
             sha256: Some(sha.into()),
             version: None,
+            chosen: None,
         };
         self.facts.store.pins.entries.insert(rule.name.clone(), reg);
         self.facts
