@@ -11,3 +11,5 @@ mod compat;
 mod daemon;
 mod exec;
 mod harness;
+mod invariants;
+mod regressions;
