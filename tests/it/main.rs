@@ -11,5 +11,6 @@ mod compat;
 mod daemon;
 mod exec;
 mod harness;
+mod messages;
 mod invariants;
 mod regressions;
