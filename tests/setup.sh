@@ -13,6 +13,7 @@ packages=(
   "$(sh packaging/qemu-package.sh)"  # the interpreters binfmtd installs and registers
   util-linux         # unshare, nsenter, mount (the sandboxes)
   binutils           # readelf, for diagnostics in test failures
+  strace             # fault injection (SIGKILL at a chosen write) in the regression tests
   systemd-container  # systemd-nspawn: boots the Debian rootfs of the systemd test (tests/system)
   debootstrap        # builds that rootfs once, cached in target/system/rootfs
   docker.io          # the container image: pulled and run by a dockerd in a user namespace

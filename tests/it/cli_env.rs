@@ -35,7 +35,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub(crate) fn from_output(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -150,7 +150,7 @@ impl Env {
 
     /// Runs the binary with another configuration.
     pub(crate) fn run_with(&self, config: &Path, args: &[&str]) -> Run {
-        Run::from(
+        Run::from_output(
             self.command_with(config, args)
                 .output()
                 .expect("running nsenter(1)"),
@@ -159,7 +159,7 @@ impl Env {
 
     /// Runs `program ARGS…` inside the sandbox.
     pub(crate) fn exec(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Run {
-        Run::from(
+        Run::from_output(
             self.sb
                 .command(program)
                 .args(args)

@@ -12,3 +12,6 @@ mod compat;
 mod daemon;
 mod exec;
 mod harness;
+mod invariants;
+mod messages;
+mod regressions;

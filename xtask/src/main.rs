@@ -89,7 +89,9 @@ fn main() -> Result<()> {
             eprintln!(
                 "         tests/vm/ in each [--cell PATTERN] [--jobs N] [--timeout S] [--list]"
             );
-            eprintln!("  vm-system  boot Debian 12 and 13 full systems (systemd, distro QEMU) and run");
+            eprintln!(
+                "  vm-system  boot Debian 12 and 13 full systems (systemd, distro QEMU) and run"
+            );
             eprintln!("         tests/vm-system/ in each [--suite bookworm|trixie] [--timeout S]");
             bail!("unknown or missing task")
         }

@@ -2,6 +2,7 @@
 //! binfmt_misc instance (`binfmtd_tests::sandbox_test!`); the host's binfmt_misc is never touched.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap (helpers included).
+#![allow(clippy::disallowed_methods)] // These test the write API itself (clippy.toml).
 
 mod common;
 

@@ -30,7 +30,10 @@ pub(crate) fn build(rootfs: &Path, stage: &Stage<'_>, image: &Path) -> Result<Pa
     fs::create_dir_all(&vmsys)?;
     for entry in fs::read_dir(stage.scenario)? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.ends_with(".sh") && name != "build-rootfs.sh" {
             copy(&path, &vmsys.join(name), 0o755)?;
         }

@@ -71,7 +71,9 @@ impl Options {
                     )
                 }
                 other => {
-                    bail!("vm-system: unknown option {other}; use --suite bookworm|trixie, --timeout S")
+                    bail!(
+                        "vm-system: unknown option {other}; use --suite bookworm|trixie, --timeout S"
+                    )
                 }
             }
         }
@@ -170,7 +172,10 @@ pub(crate) fn vm_system(root: &Path, args: &[String]) -> Result<()> {
             let (stage, reports, cache) = (&stage, &reports, &cache);
             s.spawn(move || {
                 let r = run_guest(g, fs, stage, cache, accel, opts.timeout);
-                print!("{}", r.lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+                print!(
+                    "{}",
+                    r.lines.iter().map(|l| format!("{l}\n")).collect::<String>()
+                );
                 if let Ok(mut all) = reports.lock() {
                     all.push(r);
                 }
@@ -182,8 +187,7 @@ pub(crate) fn vm_system(root: &Path, args: &[String]) -> Result<()> {
     let wall = start.elapsed().as_secs_f64();
     let summary = summary(&reports, prep, wall);
     let file = root.join("target/vm/system-summary.txt");
-    std::fs::write(&file, &summary)
-        .with_context(|| format!("cannot write {}", file.display()))?;
+    std::fs::write(&file, &summary).with_context(|| format!("cannot write {}", file.display()))?;
     eprint!("{summary}");
     eprintln!("vm-system: summary in {}", file.display());
     let failed = reports.iter().filter(|r| !r.passed).count();
@@ -300,7 +304,10 @@ fn boot_phases(
 /// `BINFMTD_VM_ACCEL`, or KVM if a trial boot of the guest kernel into `poweroff -f` ends within
 /// 15 s.
 fn choose_accel(cache: &Path, fs: &Rootfs, busybox: &Path) -> Result<Accel> {
-    match std::env::var("BINFMTD_VM_ACCEL").as_deref().unwrap_or("auto") {
+    match std::env::var("BINFMTD_VM_ACCEL")
+        .as_deref()
+        .unwrap_or("auto")
+    {
         "tcg" => return Ok(Accel::Tcg),
         "kvm" => return Ok(Accel::Kvm),
         "auto" => {}
@@ -309,7 +316,11 @@ fn choose_accel(cache: &Path, fs: &Rootfs, busybox: &Path) -> Result<Accel> {
     let initrd = cache.join("kvm-trial.cpio");
     let mut w = Writer::create(&initrd)?;
     w.copy("bin/busybox", 0o755, busybox)?;
-    w.file("init", 0o755, b"#!/bin/busybox sh\n/bin/busybox poweroff -f\n")?;
+    w.file(
+        "init",
+        0o755,
+        b"#!/bin/busybox sh\n/bin/busybox poweroff -f\n",
+    )?;
     w.finish()?;
     let mut trial = Machine::new(GuestArch::Amd64, &fs.vmlinuz, Duration::from_secs(15));
     trial.initrd = Some(initrd);
@@ -320,9 +331,7 @@ fn choose_accel(cache: &Path, fs: &Rootfs, busybox: &Path) -> Result<Accel> {
 
 /// The summary file: per guest, the verdict and the boot figures.
 fn summary(reports: &[Report], prep: f64, wall: f64) -> String {
-    let mut s = format!(
-        "# cargo xtask vm-system: {wall:.0} s wall time ({prep:.0} s preparing)\n"
-    );
+    let mut s = format!("# cargo xtask vm-system: {wall:.0} s wall time ({prep:.0} s preparing)\n");
     for r in reports {
         let fails = r.lines.iter().filter(|l| l.contains("] FAIL ")).count();
         let passes = r.lines.iter().filter(|l| l.contains("] PASS ")).count();

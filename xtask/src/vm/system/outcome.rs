@@ -17,7 +17,9 @@ pub(crate) fn missing(outcome: &Outcome) -> Vec<String> {
     for phase in PHASES {
         let mark = format!("phase {phase}:");
         if !outcome.info.iter().any(|i| i.starts_with(&mark)) {
-            out.push(format!("phase {phase} never started (no `INFO phase {phase}:` line)"));
+            out.push(format!(
+                "phase {phase} never started (no `INFO phase {phase}:` line)"
+            ));
         }
     }
     for step in STEPS {

@@ -31,8 +31,8 @@ pub(crate) fn prepare(root: &Path, cache: &Path, guest: &Guest) -> Result<(Rootf
     let start = Instant::now();
     let base = cache.join(guest.suite);
     let dir = base.join("rootfs");
-    let script = fs::read_to_string(root.join(SCRIPT))
-        .with_context(|| format!("cannot read {SCRIPT}"))?;
+    let script =
+        fs::read_to_string(root.join(SCRIPT)).with_context(|| format!("cannot read {SCRIPT}"))?;
     let key = format!(
         "{}\n{}\n{}\n{script}",
         guest.suite,
