@@ -26,6 +26,7 @@ check "binfmtd.service is active" systemctl is-active --quiet binfmtd.service
 within "every non-native target is served by binfmtd (F, binfmtd's interpreter)" 60000 all_binfmtd
 expect "non-QEMU entries are untouched" "$before" "$(non_qemu_snapshot)"
 check "the non-QEMU entry vmsys-shx still has /bin/sh" shx_untouched
+check_dropped
 check "an arm64 busybox runs in a chroot whose rootfs has no QEMU" arm64_chroot
 info "binfmtd status: $(systemctl show -p StatusText --value binfmtd.service)"
 info "masks: $(find /etc/binfmt.d -lname /dev/null 2>/dev/null | wc -l) files in /etc/binfmt.d -> /dev/null"

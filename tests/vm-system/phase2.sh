@@ -4,6 +4,7 @@
 step 3 "reboot"
 check "binfmtd.service is active after the reboot" systemctl is-active --quiet binfmtd.service
 check "every non-native target is served by binfmtd" all_binfmtd
+check_dropped
 check "the non-QEMU entry vmsys-shx is untouched" shx_untouched
 check "an arm64 busybox runs in a chroot whose rootfs has no QEMU" arm64_chroot
 binfmtd_journal >/tmp/journal
@@ -15,7 +16,9 @@ refuse "no entry flapped after READY (no 'converged' in the journal after 'ready
 expect "binfmtd.service did not restart (NRestarts)" 0 "$(systemctl show -p NRestarts --value binfmtd.service)"
 info "journal: $(wc -l </tmp/journal) lines; $(tail_of /tmp/journal 2)"
 
-# The boot figures for README.
+# The boot figures for README (systemd-analyze needs the boot to have finished).
+state=$(timeout 300 systemctl is-system-running --wait 2>&1)
+info "system state: $state"
 info "figure exposure: $(systemd-analyze security binfmtd.service 2>&1 | tail -n1 | sed 's/^.*: //')"
 t0=$(systemctl show -p ExecMainStartTimestampMonotonic --value binfmtd.service)
 t1=$(systemctl show -p ActiveEnterTimestampMonotonic --value binfmtd.service)

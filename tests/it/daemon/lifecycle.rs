@@ -191,3 +191,63 @@ fn daemon_watchdog_remove_on_stop_and_start_failure() {
         "no notification after a failed start"
     );
 }
+
+/// Debian 13's QEMU upgrade: dpkg replaces the interpreters (the daemon starts preparing them
+/// again: digests, `--version`), and a moment later its trigger restarts systemd-binfmt, which
+/// flushes every entry. The flush must be restored at once from the store's current copies, not
+/// after the slow re-preparation (seconds for a big build on a loaded host).
+#[test]
+fn a_flush_during_a_slow_upgrade_is_restored_at_once() {
+    let Some(mut d) = Daemon::start(
+        "a_flush_during_a_slow_upgrade_is_restored_at_once",
+        &[],
+        &[],
+    ) else {
+        return;
+    };
+    assert!(d.notification().contains("READY=1"));
+    // A new build that takes seconds to digest: the real one with 1 GiB of (sparse) padding.
+    let src = d.sb.scratch().join("src");
+    let new = src.join(".new");
+    std::fs::copy(src.join("qemu-aarch64-static"), &new).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&new).unwrap();
+    file.set_len(file.metadata().unwrap().len() + (1 << 30))
+        .unwrap();
+    drop(file);
+    std::fs::rename(&new, src.join("qemu-aarch64-static")).unwrap();
+    // The daemon logs `trigger="interpreter upgrade"` when it re-registers the new build.
+    let upgraded = || d.log_text().contains("interpreter upgrade");
+    // The re-preparation starts 300 ms after the last change; flush while it runs.
+    wait_until(
+        HEAL,
+        "the change is seen",
+        || d.log_text(),
+        || d.log_text().contains("interpreter sources changed"),
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        !upgraded(),
+        "the upgrade finished before the flush: the test needs a slower build; log:\n{}",
+        d.log_text()
+    );
+    let m = d.sb.mount().display().to_string();
+    d.sh(&format!("echo -1 > {m}/status"));
+    let took = wait_until(
+        Duration::from_secs(1),
+        "restore the flush while the upgrade is prepared",
+        || d.log_text(),
+        || d.all_ours(),
+    );
+    assert!(
+        !upgraded(),
+        "restored ({took:?}), but only after the upgrade was done; log:\n{}",
+        d.log_text()
+    );
+    // And the upgrade still lands afterwards.
+    wait_until(
+        Duration::from_secs(60),
+        "pick up the upgrade",
+        || d.log_text(),
+        || d.log_text().contains("interpreter upgrade") && d.all_ours(),
+    );
+}

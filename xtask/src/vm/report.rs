@@ -38,7 +38,8 @@ impl Outcome {
             finished: false,
         };
         for raw in console.lines() {
-            let line = raw.trim_end_matches('\r').trim_start();
+            let clean = without_escapes(raw);
+            let line = clean.trim_end_matches('\r').trim_start();
             if let Some(text) = line.strip_prefix("PASS ") {
                 out.lines.push(Line {
                     pass: true,
@@ -97,6 +98,38 @@ impl Outcome {
     }
 }
 
+/// `line` without terminal escape sequences (CSI `ESC [ … final`, OSC `ESC ] … BEL|ESC \\`, and
+/// two-byte `ESC x`): systemd's console output on a serial line can put them at the start of the
+/// next line the scenario prints.
+fn without_escapes(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +159,17 @@ mod tests {
         let lines = o.render("6.1 amd64", console, "");
         assert_eq!(lines[0], "[6.1 amd64] PASS binfmt_misc loads");
         assert_eq!(lines[1], "[6.1 amd64] FAIL install all exits 0: exit 1");
+    }
+
+    #[test]
+    fn escape_sequences_before_a_marker_are_ignored() {
+        // What a Debian 13 guest's serial console really showed before a scenario line.
+        let console =
+            "\x1b[!p\x1b]104\x07\x1b[?7hINFO phase 2: Debian\nPASS (3) ok\x1b[0m\nVMTEST-END\n";
+        let o = Outcome::parse(console);
+        assert_eq!(o.info, ["phase 2: Debian"]);
+        assert_eq!(o.lines[0].text, "(3) ok");
+        assert!(o.passed());
     }
 
     #[test]

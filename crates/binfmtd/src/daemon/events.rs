@@ -7,7 +7,7 @@
 //! asked for (debounce, back-off, watchdog) or none at all: an idle daemon never wakes up.
 
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
@@ -31,6 +31,8 @@ pub(crate) struct Events {
     pub(crate) sources: Vec<String>,
     /// The mount table changed.
     pub(crate) mount_table: bool,
+    /// The background job is done ([`super::background`]).
+    pub(crate) worker_done: bool,
 }
 
 impl Events {
@@ -41,6 +43,7 @@ impl Events {
         self.mount.extend(later.mount);
         self.sources.extend(later.sources);
         self.mount_table |= later.mount_table;
+        self.worker_done |= later.worker_done;
     }
 }
 
@@ -74,6 +77,7 @@ impl Waiter {
         &self,
         mount: &Watcher,
         sources: Option<&SourceWatch>,
+        worker: Option<BorrowedFd<'_>>,
         deadline: Option<Instant>,
     ) -> Result<Events> {
         let timeout = match deadline {
@@ -89,9 +93,14 @@ impl Waiter {
             PollFd::new(mount.as_fd(), PollFlags::POLLIN),
             PollFd::new(self.mountinfo.as_fd(), PollFlags::POLLPRI),
         ];
-        if let Some(s) = sources {
+        let worker_at = worker.map(|fd| {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let sources_at = sources.map(|s| {
             fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
-        }
+            fds.len() - 1
+        });
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e).context("waiting for events"),
@@ -114,7 +123,8 @@ impl Waiter {
             events.mount = mount.read_events().context("reading binfmt_misc events")?;
         }
         events.mount_table = ready[2];
-        if let (Some(s), Some(true)) = (sources, ready.get(3)) {
+        events.worker_done = worker_at.is_some_and(|i| ready[i]);
+        if let (Some(s), Some(true)) = (sources, sources_at.map(|i| ready[i])) {
             events.sources = s.changed();
         }
         Ok(events)

@@ -4,7 +4,7 @@
 //! mount binfmt_misc and keep that descriptor for the whole run (it pins the instance: a stray
 //! `umount` gets EBUSY and cannot wipe the table), take the instance's manager lock (a second
 //! daemon refuses to start instead of fighting the first), converge, then `READY=1` with a
-//! `STATUS=` line that says what is really registered. A configuration error or an unwritable
+//! `STATUS=` line that says what is really registered (the probes follow and update it). A configuration error or an unwritable
 //! binfmt_misc is an exit with a one-line error; entries that cannot be served (a missing
 //! interpreter, no space for a copy) are reported once and the others served.
 //!
@@ -20,11 +20,14 @@
 //! - the mount went away: mount again (the same instance, kept alive by the descriptor), restore;
 //! - an interpreter source changed: prepare again and converge, which copies, verifies and
 //!   re-registers the new build (the kernel keeps running a pinned `F` interpreter otherwise);
+//! - the slow work (preparing again, the probes behind `STATUS=`) runs on a worker thread
+//!   ([`background`]), so a flush that arrives meanwhile is still restored within milliseconds;
 //! - `SIGHUP`: `RELOADING=1`, re-read the configuration; a bad one is logged and the running
 //!   state kept; then `READY=1` again;
 //! - `SIGTERM`/`SIGINT`: `STOPPING=1`, leave the entries registered (or remove them with
 //!   `--remove-on-stop` / `[daemon] remove_on_stop`), exit 0.
 
+mod background;
 mod events;
 mod flush;
 mod guard;
@@ -42,6 +45,7 @@ use crate::commands::Context;
 use crate::commands::uninstall::{self, Matching, Scope};
 use crate::engine::{self, InstallIntent, Mode, Prepared, Step, Use, Why};
 use crate::report::{Action, Report};
+use background::{Background, Done, Work};
 use events::{Events, Waiter};
 use flush::FlushState;
 use guard::Guard;
@@ -62,13 +66,22 @@ pub fn run(global: &GlobalArgs, args: &DaemonArgs) -> Result<()> {
     let waiter = Waiter::new()?;
     let mut daemon = Daemon::start(global, args)?;
     loop {
-        let mut events =
-            waiter.wait(&daemon.watcher, daemon.sources.as_ref(), daemon.deadline())?;
+        let mut events = waiter.wait(
+            &daemon.watcher,
+            daemon.sources.as_ref(),
+            daemon.background.fd(),
+            daemon.deadline(),
+        )?;
         // Removals without a `status` write may be the first half of a flush: wait a moment
         // for the rest, so that it is not mistaken for a fight.
         let settle = Instant::now() + flush::SETTLE;
         while flush::needs_settle(&events.mount) && !events.stop && Instant::now() < settle {
-            let more = waiter.wait(&daemon.watcher, daemon.sources.as_ref(), Some(settle))?;
+            let more = waiter.wait(
+                &daemon.watcher,
+                daemon.sources.as_ref(),
+                daemon.background.fd(),
+                Some(settle),
+            )?;
             events.merge(more);
         }
         if events.stop {
@@ -93,8 +106,11 @@ struct Daemon {
     guard: Guard,
     /// Whether a flush is still being restored (its removals are never a fight).
     flush: FlushState,
-    /// Interpreter sources changed: prepare again once this deadline passes.
+    /// Interpreter sources changed: prepare again once this deadline passes (and no other slow
+    /// work runs).
     reprepare_at: Option<Instant>,
+    /// The slow work (re-preparing, probes) running off the loop, so flushes are still healed.
+    background: Background,
     /// A restoration failed: try again at this deadline (not only at the next event).
     retry_at: Option<Instant>,
     /// The last convergence left entries alone (backing off): converge when that ends.
@@ -140,6 +156,7 @@ impl Daemon {
             guard: Guard::default(),
             flush: FlushState::default(),
             reprepare_at: None,
+            background: Background::default(),
             retry_at: None,
             holding: false,
             check_at: None,
@@ -168,23 +185,27 @@ impl Daemon {
                 Err(e) => tracing::warn!("converging again after a slow start: {e:#}"),
             }
         }
-        daemon.run_check();
+        // READY=1 as soon as the entries are there (units ordered after binfmtd need no more);
+        // the probes run right after, off the loop, and STATUS= then says what executes.
         daemon.status = daemon.status_line();
         tracing::info!(status = %daemon.status, "ready");
         notify::ready(&daemon.status);
+        daemon.check_at = Some(Instant::now());
         // The watchdog's period counts from READY=1.
         daemon.watchdog = sd_notify::watchdog_enabled().map(|d| (d / 2, Instant::now() + d / 2));
         Ok(daemon)
     }
 
-    /// The nearest deadline the loop must wake up for, if any.
+    /// The nearest deadline the loop must wake up for, if any. Slow work waits for the running
+    /// job (its end wakes the loop anyway).
     fn deadline(&self) -> Option<Instant> {
+        let idle = !self.background.busy();
         [
             self.guard.next_deadline(Instant::now()),
-            self.reprepare_at,
+            self.reprepare_at.filter(|_| idle),
             self.retry_at,
             self.watchdog.map(|(_, at)| at),
-            self.check_at,
+            self.check_at.filter(|_| idle),
         ]
         .into_iter()
         .flatten()
@@ -229,17 +250,73 @@ impl Daemon {
             };
             self.heal(&trigger(&events.mount), &changed_by_others);
         }
-        // The slow work comes after healing: a flush that arrives with an interpreter upgrade
-        // (Debian's QEMU postinst restarts systemd-binfmt) is restored from the store's current
-        // copies at once, and STATUS= says so, before the new builds are verified and probed.
-        if self.check_at.is_some_and(|at| now >= at) {
-            self.check_at = None;
-            self.run_check();
-            self.publish_status();
+        if events.worker_done
+            && let Some(done) = self.background.finish()
+        {
+            self.collect(done);
         }
-        if self.reprepare_at.is_some_and(|at| now >= at) {
+        // The slow work comes after healing and runs off the loop: a flush that arrives with an
+        // interpreter upgrade (Debian's QEMU postinst restarts systemd-binfmt) is restored from
+        // the store's current copies at once, while the new builds are verified and probed.
+        self.start_slow_work(Instant::now());
+    }
+
+    /// Starts the slow work that is due, one job at a time: re-preparing first (the probes
+    /// follow its convergence anyway).
+    fn start_slow_work(&mut self, now: Instant) {
+        if self.background.busy() {
+            return;
+        }
+        let work = if self.reprepare_at.is_some_and(|at| now >= at) {
             self.reprepare_at = None;
-            self.reprepare();
+            Work::Prepare(Box::new(self.ctx.settings.clone()))
+        } else if self.check_at.is_some_and(|at| now >= at) {
+            self.check_at = None;
+            Work::Check(self.served_targets(), self.ctx.mount.clone())
+        } else {
+            return;
+        };
+        if let Err(e) = self.background.start(work) {
+            tracing::error!("{e:#}; trying again in {} s", RETRY.as_secs());
+            self.check_at = Some(now + RETRY);
+        }
+    }
+
+    /// A finished job: adopt the interpreters prepared again, or the probes' results.
+    fn collect(&mut self, done: Result<Done>) {
+        match done {
+            Err(e) => tracing::error!("{e:#}"),
+            Ok(Done::Checked(checks)) => {
+                self.not_executing = checks
+                    .into_iter()
+                    .filter(|c| !c.executes())
+                    .map(|c| match &c.reason {
+                        Some(r) => format!("{} ({r})", c.target),
+                        None => c.target.name().to_string(),
+                    })
+                    .collect();
+                for n in &self.not_executing {
+                    tracing::warn!("does not execute: {n}");
+                }
+                self.publish_status();
+            }
+            // Prepared for a configuration replaced meanwhile (`systemctl reload`): again.
+            Ok(Done::Prepared(settings, _)) if *settings != self.ctx.settings => {
+                self.reprepare_at = Some(Instant::now());
+            }
+            Ok(Done::Prepared(_, prepared)) => match *prepared {
+                Err(e) => {
+                    tracing::error!(
+                        "re-checking interpreters failed, keeping the current ones: {e:#}"
+                    );
+                }
+                // A changed interpreter is linked or copied, verified and re-registered.
+                Ok(prepared) => {
+                    self.prepared = prepared;
+                    self.sources = watch_sources(&self.ctx.settings, &self.prepared);
+                    self.heal("interpreter upgrade", &BTreeSet::new());
+                }
+            },
         }
     }
 
@@ -349,20 +426,6 @@ impl Daemon {
         Ok(report)
     }
 
-    /// Prepares again from the same configuration (interpreter sources changed), then converges:
-    /// a changed interpreter is linked or copied, verified and re-registered.
-    fn reprepare(&mut self) {
-        match engine::prepare(&self.ctx.settings, &self.ctx.settings.targets, Use::Store) {
-            Ok(prepared) => self.prepared = prepared,
-            Err(e) => {
-                tracing::error!("re-checking interpreters failed, keeping the current ones: {e:#}");
-                return;
-            }
-        }
-        self.sources = watch_sources(&self.ctx.settings, &self.prepared);
-        self.heal("interpreter upgrade", &BTreeSet::new());
-    }
-
     /// `SIGHUP`: re-read the configuration; a bad one changes nothing.
     fn reload(&mut self) {
         notify::reloading();
@@ -441,27 +504,14 @@ impl Daemon {
         Ok(())
     }
 
-    /// Runs the probes of the targets this daemon serves (`binfmtd check`) and remembers those
-    /// that do not execute, with why.
-    fn run_check(&mut self) {
-        let targets: Vec<elf_magic::Target> = self
-            .prepared
+    /// The targets this daemon serves with an emulator (what its probes check).
+    fn served_targets(&self) -> Vec<elf_magic::Target> {
+        self.prepared
             .targets
             .iter()
             .filter(|t| t.nativity != crate::host::Nativity::Native && t.interpreter.is_ok())
             .map(|t| t.target)
-            .collect();
-        self.not_executing = crate::check::check(&targets, &self.ctx.mount)
-            .into_iter()
-            .filter(|c| !c.executes())
-            .map(|c| match &c.reason {
-                Some(r) => format!("{} ({r})", c.target),
-                None => c.target.name().to_string(),
-            })
-            .collect();
-        for n in &self.not_executing {
-            tracing::warn!("does not execute: {n}");
-        }
+            .collect()
     }
 
     /// Updates `STATUS=` when it changed.
