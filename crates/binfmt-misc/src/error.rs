@@ -36,9 +36,11 @@ pub enum Error {
     },
     /// Another filesystem is mounted at the path.
     #[error(
-        "{} is a filesystem of type {fs_type:#x}, not binfmt_misc (0x42494e4d): unmount it or \
-         point binfmtd at the binfmt_misc mount",
-        path.display()
+        "{} holds {} (filesystem type {fs_type:#x}), not binfmt_misc: use binfmt_misc's mount \
+         point instead (usually {})",
+        path.display(),
+        crate::mount::filesystem_name(*fs_type).unwrap_or("another filesystem"),
+        crate::DEFAULT_MOUNT
     )]
     NotBinfmtMisc {
         /// The path.

@@ -66,6 +66,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return commands::table::run(&ctx).map(|()| ExitCode::SUCCESS);
     }
     // Every word is checked before binfmt_misc is opened or mounted: bad input changes nothing.
+    ctx.check_mount()?;
     let configured = &ctx.settings.targets;
     let selection = match &cli.command {
         Some(Command::Install(t)) => Some(parse_targets(&t.targets, configured)?),
