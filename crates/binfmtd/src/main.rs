@@ -49,6 +49,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(refusal) = cli.misplaced() {
+        return Err(UsageError(refusal.to_string()).into());
+    }
     if let Some(Command::ProbeNative { target }) = &cli.command {
         return Ok(ExitCode::from(binfmtd::host::probe_native_command(target)));
     }
