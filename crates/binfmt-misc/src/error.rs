@@ -67,8 +67,9 @@ pub enum Error {
     },
     /// EROFS.
     #[error(
-        "{} is read-only: /proc is mounted read-only (a container without --privileged, or a \
-         systemd unit with ProtectKernelTunables= or ProtectSystem=strict); remount it read-write, \
+        "{} cannot be written, its mount is read-only (as /proc/sys in a container without \
+         --privileged, or in a systemd unit with ProtectKernelTunables= or ProtectSystem=strict): \
+         remount it read-write, \
          run privileged, or add ReadWritePaths=/proc/sys/fs/binfmt_misc to the unit",
         path.display()
     )]
