@@ -79,6 +79,9 @@ pub struct EntryDecision {
     pub interpreter: Option<Interp>,
     /// Remarks that are not a reason: overlaps with other entries and which one the kernel uses.
     pub notes: Vec<String>,
+    /// The temporary entry a replace registers through: the first of
+    /// [`binfmt_misc::temp_names`] that is free or binfmtd's own leftover (removed first).
+    pub temp: Option<String>,
 }
 
 impl EntryDecision {
@@ -93,6 +96,7 @@ impl EntryDecision {
             current: None,
             interpreter: None,
             notes: Vec::new(),
+            temp: None,
         }
     }
 
