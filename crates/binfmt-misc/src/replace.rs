@@ -98,7 +98,10 @@ mod tests {
         );
         let long = "x".repeat(MAX_NAME_LEN);
         for name in temp_names(&long) {
-            assert!(name.len() <= MAX_NAME_LEN && name.ends_with(TEMP_SUFFIX), "{name}");
+            assert!(
+                name.len() <= MAX_NAME_LEN && name.ends_with(TEMP_SUFFIX),
+                "{name}"
+            );
         }
     }
 }

@@ -560,7 +560,7 @@ impl<'a> Decider<'a> {
         self.check_writable();
         self.check_space();
         self.check_interpreter_limit();
-        if self.intent.mode == Mode::AllOrNothing && self.out.failed() {
+        if self.intent.mode == Mode::AllOrNothing && self.out.failed_beyond_space() {
             self.out.hold();
         }
         let facts = self.facts;

@@ -274,6 +274,18 @@ impl Decision {
         !self.problems.is_empty() || self.entries.iter().any(|d| d.step == Step::Fail)
     }
 
+    /// Whether something fails for another reason than a lack of space in the store. A store
+    /// too small for every copy still serves the entries whose copies fit (issue 14, bug 9), so
+    /// only these other failures make all-or-nothing hold everything.
+    pub(super) fn failed_beyond_space(&self) -> bool {
+        self.problems
+            .iter()
+            .any(|p| !matches!(p, InstanceProblem::NoSpace { .. }))
+            || self
+                .failures()
+                .any(|d| !matches!(d.why, Some(Why::NoSpace { .. })))
+    }
+
     /// The entries that fail.
     pub fn failures(&self) -> impl Iterator<Item = &EntryDecision> {
         self.entries.iter().filter(|d| d.step == Step::Fail)
