@@ -36,9 +36,11 @@ pub enum Error {
     },
     /// Another filesystem is mounted at the path.
     #[error(
-        "{} is a filesystem of type {fs_type:#x}, not binfmt_misc (0x42494e4d): unmount it or \
-         point binfmtd at the binfmt_misc mount",
-        path.display()
+        "{} holds {} (filesystem type {fs_type:#x}), not binfmt_misc: use binfmt_misc's mount \
+         point instead (usually {})",
+        path.display(),
+        crate::mount::filesystem_name(*fs_type).unwrap_or("another filesystem"),
+        crate::DEFAULT_MOUNT
     )]
     NotBinfmtMisc {
         /// The path.
@@ -65,8 +67,9 @@ pub enum Error {
     },
     /// EROFS.
     #[error(
-        "{} is read-only: /proc is mounted read-only (a container without --privileged, or a \
-         systemd unit with ProtectKernelTunables= or ProtectSystem=strict); remount it read-write, \
+        "{} cannot be written, its mount is read-only (as /proc/sys in a container without \
+         --privileged, or in a systemd unit with ProtectKernelTunables= or ProtectSystem=strict): \
+         remount it read-write, \
          run privileged, or add ReadWritePaths=/proc/sys/fs/binfmt_misc to the unit",
         path.display()
     )]

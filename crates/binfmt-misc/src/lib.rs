@@ -67,6 +67,8 @@ pub use kernel::{Features, KernelVersion};
 pub use matcher::Matcher;
 pub use mount::{AUTOFS_MAGIC, BINFMTFS_MAGIC, mount_binfmt_misc};
 pub use order::{EntryInfo, RegistrationStamp, active_among};
-pub use replace::{TEMP_SUFFIX, replace, temp_name};
+pub use replace::{
+    TEMP_ALTERNATIVES, TEMP_SUFFIX, replace, replace_through, temp_name, temp_names,
+};
 pub use rule::{BUF_SIZE, MAX_NAME_LEN, MAX_REGISTER_LEN, Rule, RuleError, validate_name};
 pub use watch::{Change, Watcher};

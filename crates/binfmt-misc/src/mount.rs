@@ -87,6 +87,23 @@ pub(crate) fn mount_error(errno: Errno, root: &Path) -> Error {
     }
 }
 
+/// The usual name of a filesystem from its `statfs` `f_type`, for messages.
+pub fn filesystem_name(fs_type: u64) -> Option<&'static str> {
+    Some(match fs_type {
+        0x0102_1994 => "a tmpfs",
+        0x9fa0 => "procfs",
+        0x6265_6572 => "sysfs",
+        0x6367_7270 => "cgroup2",
+        0xef53 => "an ext2/3/4 filesystem",
+        0x5846_5342 => "an XFS filesystem",
+        0x9123_683e => "a btrfs filesystem",
+        0x794c_7630 => "an overlay filesystem",
+        0x0187 => "an autofs mount point",
+        0x1373 => "devtmpfs",
+        _ => return None,
+    })
+}
+
 fn fs_type(path: &Path) -> Result<u64, Error> {
     let st = statfs(path).map_err(|errno| lookup_error(errno, path))?;
     Ok(st.filesystem_type().0 as u64)

@@ -49,6 +49,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(refusal) = cli.misplaced() {
+        return Err(UsageError(refusal.to_string()).into());
+    }
     if let Some(Command::ProbeNative { target }) = &cli.command {
         return Ok(ExitCode::from(binfmtd::host::probe_native_command(target)));
     }
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return commands::table::run(&ctx).map(|()| ExitCode::SUCCESS);
     }
     // Every word is checked before binfmt_misc is opened or mounted: bad input changes nothing.
+    ctx.check_mount()?;
     let configured = &ctx.settings.targets;
     let selection = match &cli.command {
         Some(Command::Install(t)) => Some(parse_targets(&t.targets, configured)?),

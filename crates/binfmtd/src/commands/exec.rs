@@ -74,15 +74,26 @@ fn prepare_namespace(ctx: &Context, args: &ExecArgs) -> Result<()> {
         crate::selection::parse_targets(&args.targets, &Targets::All)?
     };
     let mut prepared = engine::prepare(&ctx.settings, &selection, Use::Rootless)?;
+    let native: Vec<String> = prepared
+        .targets
+        .iter()
+        .filter(|t| t.explicit && t.nativity == Nativity::Native)
+        .map(|t| t.target.to_string())
+        .collect();
+    if !args.targets.is_empty() && native.len() == prepared.targets.len() {
+        // Nothing asked for needs emulation: a mistake in the command line, not a success.
+        anyhow::bail!(UsageError(format!(
+            "{} runs natively here, nothing to emulate: run COMMAND without binfmtd exec, or \
+             name a foreign --target",
+            native.join(", ")
+        )));
+    }
     for t in &mut prepared.targets {
         // The interpreter is opened now, from outside any chroot COMMAND enters.
         t.flags.fix_binary = true;
-        if t.explicit && t.nativity == Nativity::Native {
-            eprintln!(
-                "binfmtd: {} is native here: its binaries run without emulation",
-                t.target
-            );
-        }
+    }
+    for n in &native {
+        eprintln!("binfmtd: {n} is native here: its binaries run without emulation");
     }
     if ctx.mount.starts_with("/proc") && !ctx.mount.exists() {
         anyhow::bail!(

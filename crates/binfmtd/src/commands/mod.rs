@@ -15,7 +15,7 @@ pub mod uninstall;
 pub mod version;
 
 use anyhow::{Context as _, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::GlobalArgs;
 use crate::config::{self, ConfigSource, Settings};
@@ -56,12 +56,18 @@ impl Context {
         for warning in &settings.warnings {
             tracing::warn!("{warning}");
         }
-        check_mount_path(&global.mount)?;
         Ok(Context {
             settings,
             mount: global.mount.clone(),
             json: global.json,
         })
+    }
+
+    /// Checks `--mount` before anything is opened for writing or mounted: see
+    /// [`check_mount_path`]. Every command that uses the host's binfmt_misc calls this first
+    /// (`exec` mounts its own private instance and checks its path itself).
+    pub fn check_mount(&self) -> Result<(), UsageError> {
+        check_mount_path(&self.mount)
     }
 
     /// This context with `install --force`: other tools' entries for the requested targets are
@@ -96,19 +102,52 @@ pub fn open_existing(mount: &std::path::Path) -> Result<Option<binfmt_misc::Binf
     }
 }
 
-/// `--mount` must name a directory (or nothing yet) that binfmtd may mount on: a regular file is
-/// a usage error, and so is a non-empty directory that is not a mount point (mounting binfmt_misc
-/// there would hide its files). Another filesystem mounted there is refused when it is opened.
-fn check_mount_path(mount: &std::path::Path) -> Result<(), UsageError> {
-    match std::fs::metadata(mount) {
-        Ok(meta) if !meta.is_dir() => Err(UsageError(format!(
-            "--mount {}: not a directory; point --mount at binfmt_misc's mount point (default {})",
+/// `--mount` must be an absolute path to a directory that binfmtd may use: binfmt_misc's
+/// mount point (or an automount of it), or an empty directory to mount it on. Anything else is
+/// a usage error: a relative or missing path (an explicit `--mount` is never created), a
+/// regular file, another filesystem mounted there, or a non-empty directory (mounting
+/// binfmt_misc there would hide its files). A missing default mount point is left to the
+/// mount's own error (the kernel has no binfmt_misc loaded).
+fn check_mount_path(mount: &Path) -> Result<(), UsageError> {
+    let refuse = |what: &str| {
+        UsageError(format!(
+            "--mount {}: {what}; point --mount at binfmt_misc's mount point (default {})",
             mount.display(),
             binfmt_misc::DEFAULT_MOUNT
-        ))),
-        Ok(_)
-            if binfmt_misc::BinfmtMisc::open(mount)
-                .is_err_and(|e| e.kind() == binfmt_misc::ErrorKind::NotMounted)
+        ))
+    };
+    if !mount.is_absolute() {
+        return Err(refuse("not an absolute path"));
+    }
+    let meta = match std::fs::metadata(mount) {
+        Ok(meta) => meta,
+        Err(e) if mount == Path::new(binfmt_misc::DEFAULT_MOUNT) => {
+            tracing::debug!("{}: {e}", mount.display());
+            return Ok(());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(refuse("no such directory"));
+        }
+        Err(e) => return Err(refuse(&format!("cannot look it up ({e})"))),
+    };
+    if !meta.is_dir() {
+        return Err(refuse("not a directory"));
+    }
+    match binfmt_misc::BinfmtMisc::open(mount) {
+        Err(e) if e.kind() == binfmt_misc::ErrorKind::NotBinfmtMisc => {
+            let what = match &e {
+                binfmt_misc::Error::NotBinfmtMisc { fs_type, .. } => {
+                    binfmt_misc::mount::filesystem_name(*fs_type)
+                        .map_or_else(|| format!("filesystem type {fs_type:#x}"), str::to_string)
+                }
+                _ => "another filesystem".to_string(),
+            };
+            Err(refuse(&format!(
+                "{what} is mounted there, not binfmt_misc; binfmtd never mounts over it"
+            )))
+        }
+        Err(e)
+            if e.kind() == binfmt_misc::ErrorKind::NotMounted
                 && std::fs::read_dir(mount).is_ok_and(|mut d| d.next().is_some()) =>
         {
             Err(UsageError(format!(

@@ -13,13 +13,46 @@ use std::path::{Path, PathBuf};
 /// and column when the problem is inside it) and saying what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A file or directory could not be read (missing `--config` file, permissions, not UTF-8…).
+    /// A file or directory could not be read (missing `--config` file, permissions…).
     #[error("{}: cannot read configuration: {source}; check the path and its permissions", path.display())]
     Read {
         /// The file or directory.
         path: PathBuf,
         /// What the operating system said.
         source: io::Error,
+    },
+    /// `--config` (or a drop-in) names a directory, FIFO, socket or device.
+    #[error("{}: not a regular file ({kind}); point --config at a TOML file", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead, in words (`a FIFO`).
+        kind: &'static str,
+    },
+    /// The file is larger than any configuration (a wrong path, a log).
+    #[error(
+        "{}: too large for a configuration file ({size} bytes, at most {} accepted); check the path",
+        path.display(),
+        super::file::MAX_SIZE
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// The file is not UTF-8 text.
+    #[error(
+        "{}:{line}:{column}: line {line} is not valid UTF-8; save the file as UTF-8",
+        path.display()
+    )]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+        /// 1-based column (in characters) of the first invalid byte.
+        column: usize,
     },
     /// The file was read but its content is wrong: syntax, unknown key, wrong type, bad value.
     #[error("{}:{line}:{column}: {message}", path.display())]
@@ -48,7 +81,8 @@ impl ConfigError {
         match self {
             ConfigError::Invalid {
                 path, line, column, ..
-            } => Some((path, *line, *column)),
+            }
+            | ConfigError::NotUtf8 { path, line, column } => Some((path, *line, *column)),
             _ => None,
         }
     }

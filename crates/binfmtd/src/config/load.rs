@@ -9,6 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, Source};
+use super::file;
 use super::layer::Layer;
 use super::settings::{DaemonSettings, Settings, TargetOverride, credentials_warning};
 
@@ -66,7 +67,7 @@ pub fn load(source: &ConfigSource) -> Result<Settings, ConfigError> {
         ConfigSource::System { dir } => system_files(dir)?,
     };
     for path in files {
-        let text = read(&path)?;
+        let text = file::read(&path)?;
         merged.merge(Layer::parse(&Source {
             path: path.clone(),
             text,
@@ -111,13 +112,6 @@ fn system_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     names.sort();
     files.extend(names.into_iter().map(|n| drop_in.join(n)));
     Ok(files)
-}
-
-fn read(path: &Path) -> Result<String, ConfigError> {
-    fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// Checks what only the merged result can tell, collects warnings, and drops the positions.

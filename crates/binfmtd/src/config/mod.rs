@@ -15,6 +15,7 @@
 
 mod entry;
 mod error;
+mod file;
 mod hex;
 mod layer;
 mod load;

@@ -128,6 +128,7 @@ struct Daemon {
 impl Daemon {
     fn start(global: &GlobalArgs, args: &DaemonArgs) -> Result<Daemon> {
         let ctx = Context::load(global)?;
+        ctx.check_mount()?;
         let prepared = engine::prepare(&ctx.settings, &ctx.settings.targets, Use::Store)?;
         let (fs, mounted) = BinfmtMisc::open_or_mount(&ctx.mount)
             .with_context(|| format!("opening binfmt_misc at {}", ctx.mount.display()))?;

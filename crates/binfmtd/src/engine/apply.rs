@@ -220,7 +220,14 @@ fn write(fs: &BinfmtMisc, d: &EntryDecision) -> Result<(), binfmt_misc::Error> {
     };
     match d.step {
         Step::Add => fs.register(d.rule.as_ref().ok_or_else(missing)?),
-        Step::Replace => binfmt_misc::replace(fs, &d.name, d.rule.as_ref().ok_or_else(missing)?),
+        Step::Replace => {
+            let rule = d.rule.as_ref().ok_or_else(missing)?;
+            let temp = d
+                .temp
+                .clone()
+                .unwrap_or_else(|| binfmt_misc::temp_name(&rule.name));
+            binfmt_misc::replace_through(fs, &d.name, rule, &temp)
+        }
         Step::Enable => fs.enable(&d.name),
         Step::Remove => match fs.remove(&d.name) {
             Err(e) if e.kind() == binfmt_misc::ErrorKind::NotFound => Ok(()),

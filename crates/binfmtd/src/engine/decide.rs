@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use binfmt_misc::{Difference, Entry, EntryInfo, Flags, Rule, temp_name};
+use binfmt_misc::{Difference, Entry, EntryInfo, Flags, Rule, temp_name, temp_names};
 use elf_magic::Target;
 
 use super::facts::{
@@ -382,20 +382,27 @@ impl<'a> Decider<'a> {
             self.out.entries.push(with_current(d, existing));
             return;
         }
-        let temp = temp_name(&rule.name);
-        let temp_entry = facts.kernel.entry(&temp);
-        let temp_ours = temp_entry.map(|t| facts.ownership.owner(&t.entry) == Owner::Binfmtd);
-        if step == Step::Replace && temp_ours == Some(false) {
-            let d = base
-                .step(Step::Fail)
-                .because(Why::TemporaryNameTaken { temp });
+        // The temporary names of a gapless replace: binfmtd's leftovers (an interrupted run)
+        // are removed before anything is registered (removals come first in `apply`); another
+        // tool's entry under one is never touched, the next name is used instead.
+        let mut temp = None;
+        for name in temp_names(&rule.name) {
+            match facts.kernel.entry(&name) {
+                Some(t) if facts.ownership.owner(&t.entry) != Owner::Binfmtd => continue,
+                Some(t) => {
+                    let d = EntryDecision::new(&name, None, Step::Remove).because(Why::Leftover);
+                    self.out.entries.push(d.current(&t.entry));
+                }
+                None => {}
+            }
+            temp.get_or_insert(name);
+        }
+        if step == Step::Replace && temp.is_none() {
+            let d = base.step(Step::Fail).because(Why::TemporaryNameTaken {
+                temp: temp_name(&rule.name),
+            });
             self.out.entries.push(with_current(d, existing));
             return;
-        }
-        if let (Some(t), Some(true)) = (temp_entry, temp_ours) {
-            // Removed before anything is registered (removals come first in `apply`).
-            let d = EntryDecision::new(&temp, None, Step::Remove).because(Why::Leftover);
-            self.out.entries.push(d.current(&t.entry));
         }
         // Whatever the entry needs, the store keeps a verified copy of what serves it (also
         // restoring a deleted copy, or recording a touched source, without re-registering).
@@ -404,6 +411,9 @@ impl<'a> Decider<'a> {
         }
         let mut d = base.step(step);
         d.why = why;
+        if step == Step::Replace {
+            d.temp = temp;
+        }
         let notes = self.overlaps(&rule, existing, step == Step::Keep, ctx);
         d.notes.extend(notes);
         self.out.entries.push(with_current(d, existing));
@@ -435,11 +445,12 @@ impl<'a> Decider<'a> {
         ctx: &RuleContext<'_>,
     ) -> Vec<String> {
         let facts = self.facts;
-        let temp = temp_name(&rule.name);
+        let temps = temp_names(&rule.name);
         let mut left: Vec<&EntryInfo> = Vec::new();
         for info in &facts.kernel.entries {
             let e = &info.entry;
-            if e.name == rule.name || e.name == temp || !e.matcher.overlaps(&rule.matcher) {
+            if e.name == rule.name || temps.contains(&e.name) || !e.matcher.overlaps(&rule.matcher)
+            {
                 continue;
             }
             let owner = facts.ownership.owner(e);
@@ -549,7 +560,7 @@ impl<'a> Decider<'a> {
         self.check_writable();
         self.check_space();
         self.check_interpreter_limit();
-        if self.intent.mode == Mode::AllOrNothing && self.out.failed() {
+        if self.intent.mode == Mode::AllOrNothing && self.out.failed_beyond_space() {
             self.out.hold();
         }
         let facts = self.facts;

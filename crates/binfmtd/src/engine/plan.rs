@@ -79,6 +79,9 @@ pub struct EntryDecision {
     pub interpreter: Option<Interp>,
     /// Remarks that are not a reason: overlaps with other entries and which one the kernel uses.
     pub notes: Vec<String>,
+    /// The temporary entry a replace registers through: the first of
+    /// [`binfmt_misc::temp_names`] that is free or binfmtd's own leftover (removed first).
+    pub temp: Option<String>,
 }
 
 impl EntryDecision {
@@ -93,6 +96,7 @@ impl EntryDecision {
             current: None,
             interpreter: None,
             notes: Vec::new(),
+            temp: None,
         }
     }
 
@@ -268,6 +272,18 @@ impl Decision {
     /// Whether something fails (then the exit status is 1).
     pub fn failed(&self) -> bool {
         !self.problems.is_empty() || self.entries.iter().any(|d| d.step == Step::Fail)
+    }
+
+    /// Whether something fails for another reason than a lack of space in the store. A store
+    /// too small for every copy still serves the entries whose copies fit (issue 14, bug 9), so
+    /// only these other failures make all-or-nothing hold everything.
+    pub(super) fn failed_beyond_space(&self) -> bool {
+        self.problems
+            .iter()
+            .any(|p| !matches!(p, InstanceProblem::NoSpace { .. }))
+            || self
+                .failures()
+                .any(|d| !matches!(d.why, Some(Why::NoSpace { .. })))
     }
 
     /// The entries that fail.

@@ -208,8 +208,9 @@ impl fmt::Display for Why {
             ),
             Why::TemporaryNameTaken { temp } => write!(
                 f,
-                "cannot replace it without a gap: the temporary name {temp} is taken by \
-                 another tool's entry; remove that entry"
+                "cannot replace it without a gap: its temporary names ({temp} and {} more) are \
+                 all taken by other tools' entries; remove one of them",
+                binfmt_misc::TEMP_ALTERNATIVES
             ),
             Why::NoSpace { binary } => {
                 write!(f, "{binary} not installed: not enough space (see above)")

@@ -322,7 +322,8 @@ fn a_configured_entry_matching_its_own_interpreter_is_refused() {
 }
 
 /// Bug 3 and 4: a temporary entry left by a killed replace is removed when it is ours, and
-/// another tool's entry under that name is never touched.
+/// another tool's entry under that name is never touched: the replace goes through the next
+/// temporary name, and fails only when every one is taken.
 #[test]
 fn temporary_entries_ours_are_removed_others_block_the_replace() {
     let rule = our_rule(Target::Aarch64);
@@ -354,15 +355,32 @@ fn temporary_entries_ours_are_removed_others_block_the_replace() {
         flags: binfmt_misc::Flags::NONE,
     };
     let d = World::new(vec![aarch64(true)])
-        .with_entries(&[old, foreign])
+        .with_entries(&[old.clone(), foreign.clone()])
         .decide(Mode::AllOrNothing);
     let e = of(&d, "qemu-aarch64");
-    assert_eq!(why_code(e), "temporary-name-taken");
-    assert!(
+    assert_eq!(e.step, Step::Replace, "{e:?}");
+    assert_eq!(e.temp.as_deref(), Some("qemu-aarch64.1.binfmtd-new"));
+    let untouched = |d: &Decision| {
         d.entries
             .iter()
             .all(|e| !(e.name.ends_with(".binfmtd-new") && e.step == Step::Remove))
+    };
+    assert!(untouched(&d));
+
+    let mut entries = vec![old];
+    entries.extend(
+        binfmt_misc::temp_names("qemu-aarch64")
+            .into_iter()
+            .map(|name| Rule {
+                name,
+                ..foreign.clone()
+            }),
     );
+    let d = World::new(vec![aarch64(true)])
+        .with_entries(&entries)
+        .decide(Mode::AllOrNothing);
+    assert_eq!(why_code(of(&d, "qemu-aarch64")), "temporary-name-taken");
+    assert!(untouched(&d));
 }
 
 #[test]

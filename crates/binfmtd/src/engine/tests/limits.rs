@@ -72,6 +72,39 @@ fn copies_that_do_not_fit_fail_once_and_links_go_on() {
     assert_eq!(d.store.actions.len(), 2);
 }
 
+/// Bug 9 for `install` (all or nothing): a lack of space fails only the copies that do not fit;
+/// the entries that can be served are, while any other failure still holds everything.
+#[test]
+fn all_or_nothing_still_serves_what_fits_in_the_store() {
+    let world = || {
+        let mut w = World::new(vec![
+            copy(Target::Aarch64, 40 << 20),
+            copy(Target::S390x, 40 << 20),
+        ]);
+        w.facts.store.free = Some(50 << 20);
+        w
+    };
+    let d = world().decide(Mode::AllOrNothing);
+    assert_eq!(of(&d, "qemu-aarch64").step, Step::Add);
+    let e = of(&d, "qemu-s390x");
+    assert_eq!((e.step, why_code(e)), (Step::Fail, "no-space"));
+    assert_eq!(d.store.actions.len(), 1);
+    assert!(d.failed());
+
+    let mut with_other = world();
+    with_other
+        .facts
+        .targets
+        .push(wanted(Target::Riscv64, true, Err(Problem::NotFound)));
+    let d = with_other.decide(Mode::AllOrNothing);
+    assert_eq!(
+        of(&d, "qemu-aarch64").step,
+        Step::Skip,
+        "another failure holds everything"
+    );
+    assert!(d.store.actions.is_empty());
+}
+
 /// Bug 6: what an interrupted run left in the store counts as space once deleted, and the
 /// next run deletes it.
 #[test]
