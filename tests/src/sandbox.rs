@@ -190,9 +190,14 @@ impl Sandbox {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok();
-            let mapped = std::fs::read_to_string(format!("/proc/{pid}/uid_map"))
-                .is_ok_and(|m| !m.trim().is_empty());
-            if theirs.is_some_and(|t| t != ours) && mapped {
+            let mapped = ["uid_map", "gid_map"].iter().all(|map| {
+                std::fs::read_to_string(format!("/proc/{pid}/{map}"))
+                    .is_ok_and(|m| !m.trim().is_empty())
+            });
+            // unshare(1) executes `sleep` only once every map is written and setgroups denied.
+            let set_up = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "sleep");
+            if theirs.is_some_and(|t| t != ours) && mapped && set_up {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(5));

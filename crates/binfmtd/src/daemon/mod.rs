@@ -111,6 +111,10 @@ struct Daemon {
     reprepare_at: Option<Instant>,
     /// The slow work (re-preparing, probes) running off the loop, so flushes are still healed.
     background: Background,
+    /// Changes seen under the mount so far, and their count when the running probes started:
+    /// probes that overlapped a change (a flush) saw a table in motion and are run again.
+    mount_changes: u64,
+    checked_at_change: u64,
     /// A restoration failed: try again at this deadline (not only at the next event).
     retry_at: Option<Instant>,
     /// The last convergence left entries alone (backing off): converge when that ends.
@@ -158,6 +162,8 @@ impl Daemon {
             flush: FlushState::default(),
             reprepare_at: None,
             background: Background::default(),
+            mount_changes: 0,
+            checked_at_change: 0,
             retry_at: None,
             holding: false,
             check_at: None,
@@ -231,6 +237,9 @@ impl Daemon {
             self.reprepare_at = Some(now + SETTLE);
         }
         let mut changed = !events.mount.is_empty();
+        if changed || events.mount_table {
+            self.mount_changes += 1;
+        }
         if events.mount.contains(&Change::Unmounted) || events.mount_table && !self.still_mounted()
         {
             self.remount();
@@ -273,6 +282,7 @@ impl Daemon {
             Work::Prepare(Box::new(self.ctx.settings.clone()))
         } else if self.check_at.is_some_and(|at| now >= at) {
             self.check_at = None;
+            self.checked_at_change = self.mount_changes;
             Work::Check(self.served_targets(), self.ctx.mount.clone())
         } else {
             return;
@@ -287,6 +297,10 @@ impl Daemon {
     fn collect(&mut self, done: Result<Done>) {
         match done {
             Err(e) => tracing::error!("{e:#}"),
+            // The table changed while the probes ran: what they saw may be gone already.
+            Ok(Done::Checked(_)) if self.checked_at_change != self.mount_changes => {
+                self.check_at.get_or_insert(Instant::now() + CHECK_DELAY);
+            }
             Ok(Done::Checked(checks)) => {
                 self.not_executing = checks
                     .into_iter()
