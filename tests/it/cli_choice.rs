@@ -151,11 +151,7 @@ fn plan_and_status_say_which_build_and_why() {
     let out = env.run_with(&config, &["status", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let status = out.json();
-    let entry = status["entries"]
-        .as_array()
-        .and_then(|es| es.iter().find(|e| e["name"] == "qemu-aarch64"))
-        .unwrap_or_else(|| panic!("no qemu-aarch64 in {status}"))
-        .clone();
+    let entry = aarch64_entry(&status);
     assert_eq!(
         short(entry["pinned_version"].as_str()),
         Some(vn.as_str()),
@@ -242,11 +238,7 @@ fn an_explicit_older_interpreter_wins_and_is_never_switched() {
     assert!(runs.contains(&vo) && !runs.contains(&vn), "{runs}");
     // status says which and why.
     let status = env.run_with(&config, &["status", "--json"]).json();
-    let entry = status["entries"]
-        .as_array()
-        .and_then(|es| es.iter().find(|e| e["name"] == "qemu-aarch64"))
-        .unwrap_or_else(|| panic!("no qemu-aarch64 in {status}"))
-        .clone();
+    let entry = aarch64_entry(&status);
     assert_eq!(
         short(entry["pinned_version"].as_str()),
         Some(vo.as_str()),
@@ -312,11 +304,7 @@ fn no_slow_aarch64_warning_with_10_0() {
     let config = env.config_file("new.toml", &env.store, &toml_list(&[&old_dir, &new_dir]));
     assert_eq!(warnings_said(&env, &config), [0, 0, 0, 0]);
     let status = env.run_with(&config, &["status", "--json"]).json();
-    let entry = status["entries"]
-        .as_array()
-        .and_then(|es| es.iter().find(|e| e["name"] == "qemu-aarch64"))
-        .unwrap_or_else(|| panic!("no qemu-aarch64 in {status}"))
-        .clone();
+    let entry = aarch64_entry(&status);
     assert_eq!(
         short(entry["pinned_version"].as_str()),
         Some(vn.as_str()),
@@ -327,4 +315,13 @@ fn no_slow_aarch64_warning_with_10_0() {
         Some(sha256(&new_path).as_str()),
         "{entry}"
     );
+}
+
+/// The `qemu-aarch64` entry of `status --json`.
+fn aarch64_entry(status: &serde_json::Value) -> serde_json::Value {
+    status["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["name"] == "qemu-aarch64"))
+        .unwrap_or_else(|| panic!("no qemu-aarch64 in {status}"))
+        .clone()
 }

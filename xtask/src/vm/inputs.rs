@@ -93,15 +93,7 @@ pub(crate) fn prepare(root: &Path, cells: &[Cell]) -> Result<Prepared> {
         }
     }
     let bookworm = apt_of(BOOKWORM.name)?;
-    let busybox_debs = bookworm.download(&[
-        "busybox-static:amd64".to_string(),
-        "busybox-static:arm64".to_string(),
-    ])?;
-    let mut busybox = BTreeMap::new();
-    for (arch, deb) in ["amd64", "arm64"].into_iter().zip(&busybox_debs) {
-        let dir = apt::unpack(deb, &cache.join(format!("pkg/busybox-static_{arch}")))?;
-        busybox.insert(arch, dir.join("bin/busybox"));
-    }
+    let busybox = static_busyboxes(bookworm, &cache)?;
 
     let mut initramfs = BTreeMap::new();
     for arch in arches {
@@ -247,4 +239,21 @@ fn amd64_qemu_root(bookworm: &Apt, cache: &Path) -> Result<PathBuf> {
         .first()
         .context("qemu-user-static:amd64 was not downloaded")?;
     apt::unpack(deb, &cache.join("pkg/qemu-user-static_amd64"))
+}
+
+/// Debian 12's static busybox for amd64 and arm64, unpacked under `cache/pkg/`: arch → binary.
+pub(crate) fn static_busyboxes(
+    bookworm: &Apt,
+    cache: &Path,
+) -> Result<BTreeMap<&'static str, PathBuf>> {
+    let debs = bookworm.download(&[
+        "busybox-static:amd64".to_string(),
+        "busybox-static:arm64".to_string(),
+    ])?;
+    let mut busybox = BTreeMap::new();
+    for (arch, deb) in ["amd64", "arm64"].into_iter().zip(&debs) {
+        let dir = apt::unpack(deb, &cache.join(format!("pkg/busybox-static_{arch}")))?;
+        busybox.insert(arch, dir.join("bin/busybox"));
+    }
+    Ok(busybox)
 }

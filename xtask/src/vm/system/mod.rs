@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::apt::{self, Apt};
+use super::apt::Apt;
 use super::cells::BOOKWORM;
 use super::cpio::Writer;
 use super::qemu::{self, Accel, GuestArch, Machine};
@@ -116,19 +116,12 @@ pub(crate) fn vm_system(root: &Path, args: &[String]) -> Result<()> {
     let cache = vm_cache.join("system");
     let deb = crate::deb::deb(root, Arch::X86_64)?;
     let bookworm = Apt::open(&vm_cache, BOOKWORM.name, BOOKWORM.suites, BOOKWORM.arches)?;
-    let debs = bookworm.download(&[
-        "busybox-static:arm64".to_string(),
-        "busybox-static:amd64".to_string(),
-    ])?;
-    let mut busybox = Vec::new();
-    for (arch, deb) in ["arm64", "amd64"].into_iter().zip(&debs) {
-        let dir = apt::unpack(deb, &vm_cache.join(format!("pkg/busybox-static_{arch}")))?;
-        busybox.push(dir.join("bin/busybox"));
-    }
-    let (busybox_arm64, busybox_amd64) = match busybox.as_slice() {
-        [a, b] => (a.clone(), b.clone()),
-        _ => bail!("vm-system: busybox-static was not unpacked for arm64 and amd64"),
+    let busybox = super::inputs::static_busyboxes(&bookworm, &vm_cache)?;
+    let (Some(busybox_arm64), Some(busybox_amd64)) = (busybox.get("arm64"), busybox.get("amd64"))
+    else {
+        bail!("vm-system: busybox-static was not unpacked for arm64 and amd64");
     };
+    let (busybox_arm64, busybox_amd64) = (busybox_arm64.clone(), busybox_amd64.clone());
 
     // The rootfs of every guest, built side by side (mostly downloads) when not cached.
     let built: Vec<Result<(Rootfs, f64)>> = std::thread::scope(|s| {
