@@ -4,9 +4,10 @@
 //! mount binfmt_misc and keep that descriptor for the whole run (it pins the instance: a stray
 //! `umount` gets EBUSY and cannot wipe the table), take the instance's manager lock (a second
 //! daemon refuses to start instead of fighting the first), converge, then `READY=1` with a
-//! `STATUS=` line that says what is really registered (the probes follow and update it). A configuration error or an unwritable
-//! binfmt_misc is an exit with a one-line error; entries that cannot be served (a missing
-//! interpreter, no space for a copy) are reported once and the others served.
+//! `STATUS=` line that says what is really registered (the probes follow and update it). A
+//! configuration error or an unwritable binfmt_misc is an exit with a one-line error; entries that
+//! cannot be served (a missing interpreter, no space for a copy) are reported once and the others
+//! served.
 //!
 //! Afterwards the daemon sleeps in one `poll(2)` ([`events`]) and reacts:
 //! - binfmt_misc changed (removed, disabled, replaced, flushed entries): converge (the engine's
@@ -287,9 +288,13 @@ impl Daemon {
         } else {
             return;
         };
+        let again = match work {
+            Work::Prepare(_) => &mut self.reprepare_at,
+            Work::Check(..) => &mut self.check_at,
+        };
         if let Err(e) = self.background.start(work) {
             tracing::error!("{e:#}; trying again in {} s", RETRY.as_secs());
-            self.check_at = Some(now + RETRY);
+            *again = Some(now + RETRY);
         }
     }
 
