@@ -125,11 +125,13 @@ grep -qx 'interpreter_dirs = \["/usr/local/lib/binfmtd/qemu"\]' "$HR/etc/binfmtd
 grep -qx "# the host administrator's own file" "$HR/etc/binfmtd/binfmtd.toml" || fail "host config touched"
 grep -qx 'ExecStart=/usr/local/bin/binfmtd daemon $BINFMTD_OPTS' "$HR/etc/systemd/system/binfmtd.service" \
   || fail "unit ExecStart"
+grep -qx 'ConditionPathIsReadWrite=' "$HR/etc/systemd/system/proc-sys-fs-binfmt_misc.mount.d/binfmtd.conf" \
+  || fail "the binfmt_misc mount drop-in"
 [ "$(readlink "$HR/etc/systemd/system/multi-user.target.wants/binfmtd.service")" = \
   /etc/systemd/system/binfmtd.service ] || fail "the unit is not enabled"
 host_entries | grep -qx qemu-riscv64 || fail "install --persist did not register now"
 expect 0 dk run --rm --network none --privileged -v "$HR:/host" "$TAG" install --persist arm64 riscv64
-pass "install --persist: binary, interpreters, drop-in, unit and its enablement on the host (twice)"
+pass "install --persist: binary, interpreters, drop-ins, unit and its enablement on the host (twice)"
 expect 0 run --privileged "$TAG" --uninstall 'qemu-*'
 
 # 7. The foreign halves of the index, under emulation (needs the host's binfmt_misc).

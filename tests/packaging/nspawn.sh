@@ -32,7 +32,8 @@ boot() {
   rm -rf "$R"; cp -a "$BASE" "$R"
   # The systemd test installs binfmtd into the shared rootfs by hand: start from a clean system.
   rm -rf "$R/etc/binfmtd" "$R/var/lib/binfmtd" "$R/usr/bin/binfmtd" "$R/opt/arm64" \
-    "$R/etc/systemd/system/binfmtd.service" "$R/etc/systemd/system/"*.wants/binfmtd.service
+    "$R/etc/systemd/system/binfmtd.service" "$R/etc/systemd/system/"*.wants/binfmtd.service \
+    "$R/etc/systemd/system/proc-sys-fs-binfmt_misc.mount.d"
   rm -f "$R"/usr/bin/qemu-*-static
   for h in unified systemd; do [ -d /sys/fs/cgroup/$h ] && CGS+=("/sys/fs/cgroup/$h/$name"); done
   (

@@ -3,8 +3,10 @@
 # binfmtd.service unit for real (issue 5).
 #
 # The container gets its own user namespace (--private-users=pick), so its binfmt_misc is a
-# private instance: nothing here can touch the host's. Inside nspawn /proc/sys is read-only and
-# systemd's own binfmt units are masked (rootfs.sh), so binfmtd's unit mounts binfmt_misc itself.
+# private instance: nothing here can touch the host's. Inside nspawn /proc/sys is read-only, so
+# systemd would skip its binfmt_misc mount; binfmtd's drop-in (systemd/binfmt_misc-mount.conf)
+# makes PID 1 mount it for the whole container, and the hardened service (a private mount
+# namespace) writes that instance. systemd-binfmt is masked (rootfs.sh).
 # Checks: READY with StatusText, entries registered, a foreign busybox runs, `-1 > status` healed,
 # reload/restart/stop semantics (entries outlive the service's mount namespace), and
 # `systemd-analyze verify`; prints the unit's `systemd-analyze security` exposure.
@@ -25,6 +27,8 @@ bash tests/system/rootfs.sh "$R"
 # Install binfmtd, its unit, Debian's static QEMU and a foreign binary into the rootfs; reset state.
 install -D -m 0755 "$BIN" "$R/usr/bin/binfmtd"
 install -D -m 0644 "$UNIT" "$R/etc/systemd/system/binfmtd.service"
+install -D -m 0644 systemd/binfmt_misc-mount.conf \
+  "$R/etc/systemd/system/proc-sys-fs-binfmt_misc.mount.d/binfmtd.conf"
 mkdir -p "$R/etc/systemd/system/multi-user.target.wants"
 ln -sf /etc/systemd/system/binfmtd.service "$R/etc/systemd/system/multi-user.target.wants/binfmtd.service"
 for t in aarch64 riscv64; do install -m 0755 "/usr/bin/qemu-$t-static" "$R/usr/bin/"; done
@@ -105,7 +109,12 @@ status=$(show StatusText)
 [ "$status" = "2 emulators registered: aarch64, riscv64" ] || fail "StatusText is '$status'"
 pass "active (running), StatusText=$status"
 
-# 2. Registered in the instance the rest of the system sees, and usable there.
+# 2. Registered in the instance the rest of the system sees, and usable there: PID 1 mounted it
+#    (proc-sys-fs-binfmt_misc.mount with binfmtd's drop-in). binfmtd's namespace has a fresh /proc
+#    (ProtectProc=), so binfmtd mounts binfmt_misc there too: the same instance (one per user
+#    namespace), which PID 1's mount keeps alive when the service stops.
+[ "$(ct systemctl show -p ActiveState --value proc-sys-fs-binfmt_misc.mount)" = active ] ||
+  fail "proc-sys-fs-binfmt_misc.mount is not active: $(ct systemctl status --no-pager proc-sys-fs-binfmt_misc.mount 2>&1 | tail -3)"
 expect_entries "after boot"
 ct grep -qx "interpreter /var/lib/binfmtd/interpreters/qemu-aarch64" /proc/sys/fs/binfmt_misc/qemu-aarch64 \
   || fail "qemu-aarch64 does not run the managed interpreter"

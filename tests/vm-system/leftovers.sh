@@ -3,6 +3,8 @@ leftovers() {
   local p
   for p in /var/lib/binfmtd /etc/binfmtd /usr/lib/binfmtd /usr/libexec/binfmtd /usr/bin/binfmtd \
            /usr/lib/systemd/system/binfmtd.service /etc/systemd/system/binfmtd.service \
+           /usr/lib/systemd/system/proc-sys-fs-binfmt_misc.mount.d/binfmtd.conf \
+           /etc/systemd/system/proc-sys-fs-binfmt_misc.mount.d/binfmtd.conf \
            /etc/systemd/system/multi-user.target.wants/binfmtd.service /run/binfmtd; do
     [ -e "$p" ] || [ -L "$p" ] && echo "$p"
   done

@@ -85,6 +85,17 @@ served_by_binfmtd() {
   enabled "$1" && case $(field "$1" flags:) in *F*) ;; *) return 1 ;; esac &&
     case $(field "$1" interpreter) in /var/lib/binfmtd/*) ;; *) return 1 ;; esac
 }
+# all_persisted: every distribution target binfmtd knows is served by binfmtd from a persisted
+# install's interpreters (/usr/local/lib/binfmtd/qemu, issue 14's bug 9); prints the others.
+all_persisted() {
+  local n bad=
+  for n in $(served_names); do
+    { enabled "$n" && case $(field "$n" flags:) in *F*) ;; *) false ;; esac &&
+      case $(field "$n" interpreter) in /usr/local/lib/binfmtd/qemu/*) ;; *) false ;; esac; } ||
+      bad="$bad $n=$(enabled "$n" && field "$n" interpreter || echo absent)"
+  done
+  [ -z "$bad" ] || { echo "not from the persisted install:$bad" | cut -c1-400; return 1; }
+}
 # all_binfmtd: every distribution target binfmtd knows is served by binfmtd; prints the others.
 all_binfmtd() {
   local n bad=

@@ -5,7 +5,8 @@
 #   phase 1  (1) baseline: the distribution's entries; (2) apt install ./binfmtd_*.deb
 #   phase 2  (3) after a reboot; boot figures; (4) systemd-binfmt restart, QEMU reinstall;
 #            (5) binfmt-support; (6) a fake emulator entry; (7) apt purge binfmtd
-#   phase 3  (7) the boot after the purge: the distribution's state
+#   phase 3  (7) the boot after the purge: the distribution's state; (8) `install --persist`
+#   phase 4  (8) issue 14's bug 9: the persisted unit boots with a 40 MB store
 . /vmsys/lib.sh
 export DEBIAN_FRONTEND=noninteractive
 mkdir -p /var/lib/vmsys

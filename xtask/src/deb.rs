@@ -24,6 +24,7 @@ const CARGO_DEB: &str = "3.8.0";
 const EXPECTED: &[&str] = &[
     "./usr/bin/binfmtd",
     "./usr/lib/systemd/system/binfmtd.service",
+    "./usr/lib/systemd/system/proc-sys-fs-binfmt_misc.mount.d/binfmtd.conf",
     "./etc/binfmtd/binfmtd.toml",
     "./usr/share/man/man8/binfmtd.8.gz",
     "./usr/share/doc/binfmtd/changelog.Debian.gz",

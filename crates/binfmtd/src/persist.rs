@@ -9,6 +9,7 @@
 //! | each registered interpreter | `/usr/local/lib/binfmtd/qemu/<name>` |
 //! | a drop-in naming that directory | `/etc/binfmtd/binfmtd.d/50-persist.toml` |
 //! | `/usr/lib/systemd/system/binfmtd.service` | `/etc/systemd/system/binfmtd.service` |
+//! | `systemd/binfmt_misc-mount.conf` (built in) | `/etc/systemd/system/proc-sys-fs-binfmt_misc.mount.d/binfmtd.conf` |
 //! | enabling it | `/etc/systemd/system/<WantedBy>.wants/binfmtd.service` symlink |
 //!
 //! The host's own `/etc/binfmtd/binfmtd.toml` is never touched (the drop-in adds one key), files
@@ -31,6 +32,11 @@ pub const HOST_INTERPRETERS: &str = "usr/local/lib/binfmtd/qemu";
 pub const HOST_DROP_IN: &str = "etc/binfmtd/binfmtd.d/50-persist.toml";
 /// The unit on the host.
 pub const HOST_UNIT: &str = "etc/systemd/system/binfmtd.service";
+/// The drop-in that lets PID 1 mount binfmt_misc where `/proc/sys` is read-only.
+pub const HOST_MOUNT_DROP_IN: &str =
+    "etc/systemd/system/proc-sys-fs-binfmt_misc.mount.d/binfmtd.conf";
+/// Its text (the file the `.deb` installs under `/usr/lib`).
+const MOUNT_DROP_IN: &str = include_str!("../../../systemd/binfmt_misc-mount.conf");
 
 /// Checks, before anything is registered, that `root` holds the host's root filesystem.
 pub fn check_root(root: &Path, _words: &[String]) -> Result<(), crate::commands::UsageError> {
@@ -84,7 +90,8 @@ pub fn run(root: &Path, words: &[String], report: &Report) -> Result<Vec<PathBuf
                 .join("binfmtd.service")
         })
         .collect();
-    let destinations = [&binary, &drop_in, &host_unit]
+    let mount_drop_in = root.join(HOST_MOUNT_DROP_IN);
+    let destinations = [&binary, &drop_in, &host_unit, &mount_drop_in]
         .into_iter()
         .chain(interpreters.iter().map(|(_, dest)| dest))
         .chain(&links);
@@ -103,6 +110,8 @@ pub fn run(root: &Path, words: &[String], report: &Report) -> Result<Vec<PathBuf
     written.push(drop_in);
     write_file(&host_unit, host_unit_text(&unit).as_bytes(), 0o644)?;
     written.push(host_unit);
+    write_file(&mount_drop_in, MOUNT_DROP_IN.as_bytes(), 0o644)?;
+    written.push(mount_drop_in);
     for link in links {
         enable(&link)?;
         written.push(link);

@@ -4,10 +4,11 @@
 
 use crate::vm::report::Outcome;
 
-/// The issue's steps; each must have at least one assertion, `PASS (N) …` / `FAIL (N) …`.
-pub(crate) const STEPS: [u32; 7] = [1, 2, 3, 4, 5, 6, 7];
+/// The steps: issue 12's seven, and 8, issue 14's bug 9 (a persisted install booted with a small
+/// store); each must have at least one assertion, `PASS (N) …` / `FAIL (N) …`.
+pub(crate) const STEPS: [u32; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
 /// The phases (boots) the scenario runs; each announces itself with `INFO phase N: …`.
-pub(crate) const PHASES: [u32; 3] = [1, 2, 3];
+pub(crate) const PHASES: [u32; 4] = [1, 2, 3, 4];
 /// Printed by a phase that ends with a reboot (the host boots the disk again).
 pub(crate) const REBOOT: &str = "VMSYS-REBOOT";
 
@@ -46,7 +47,8 @@ mod tests {
     use super::*;
 
     fn all_steps() -> String {
-        let mut s = String::from("INFO phase 1: x\nINFO phase 2: x\nINFO phase 3: x\n");
+        let mut s =
+            String::from("INFO phase 1: x\nINFO phase 2: x\nINFO phase 3: x\nINFO phase 4: x\n");
         for step in STEPS {
             s.push_str(&format!("PASS ({step}) something\n"));
         }
