@@ -211,22 +211,7 @@ fn another_tool_s_entry_is_left_unless_told() {
 #[test]
 fn under_all_a_target_another_emulator_serves_is_skipped() {
     // FEX-like: the x86_64 row, bytes 8..=10 ignored, on an arm64 host.
-    let mut w = World::new(vec![wanted(
-        Target::X86_64,
-        false,
-        Ok(source(Target::X86_64, SHA)),
-    )]);
-    w.facts.host = host("6.12.0");
-    w.facts.host.native = Some(Target::Aarch64);
-    w.facts.host.exe_header = Vec::new();
-    w.facts.targets[0].nativity = Nativity::Foreign;
-    let fex = rule_of(
-        Target::X86_64,
-        "FEX-x86_64",
-        "/usr/bin/FEXInterpreter",
-        "POCF",
-    );
-    let w = w.with_entries(&[fex]);
+    let w = fex_on_arm64();
     let d = w.decide(Mode::AllOrNothing);
     let e = of(&d, "qemu-x86_64");
     assert_eq!((e.step, why_code(e)), (Step::Skip, "served-by-other"));
@@ -573,22 +558,7 @@ fn the_manager_adopts_distribution_entries_and_masks_their_binfmt_d_files() {
 #[test]
 fn a_target_served_by_fex_keeps_the_distributions_file() {
     use crate::engine::masks::{MaskFacts, VendorFile};
-    let mut w = World::new(vec![wanted(
-        Target::X86_64,
-        false,
-        Ok(source(Target::X86_64, SHA)),
-    )]);
-    w.facts.host = host("6.12.0");
-    w.facts.host.native = Some(Target::Aarch64);
-    w.facts.host.exe_header = Vec::new();
-    w.facts.targets[0].nativity = Nativity::Foreign;
-    let fex = rule_of(
-        Target::X86_64,
-        "FEX-x86_64",
-        "/usr/bin/FEXInterpreter",
-        "POCF",
-    );
-    let mut w = w.with_entries(&[fex]);
+    let mut w = fex_on_arm64();
     w.facts.masks = Some(MaskFacts {
         etc: "/etc/binfmt.d".into(),
         vendor: vec![VendorFile {
@@ -632,4 +602,24 @@ fn uninstall_removes_the_masks_of_the_targets_it_stops_serving() {
         },
     );
     assert_eq!(all.masks.remove, ["qemu-aarch64.conf"]);
+}
+
+/// An arm64 host that wants x86_64 (not named) where a FEX-like entry already serves it.
+fn fex_on_arm64() -> World {
+    let mut w = World::new(vec![wanted(
+        Target::X86_64,
+        false,
+        Ok(source(Target::X86_64, SHA)),
+    )]);
+    w.facts.host = host("6.12.0");
+    w.facts.host.native = Some(Target::Aarch64);
+    w.facts.host.exe_header = Vec::new();
+    w.facts.targets[0].nativity = Nativity::Foreign;
+    let fex = rule_of(
+        Target::X86_64,
+        "FEX-x86_64",
+        "/usr/bin/FEXInterpreter",
+        "POCF",
+    );
+    w.with_entries(&[fex])
 }
