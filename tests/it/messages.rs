@@ -214,6 +214,44 @@ fn a_read_only_mount_is_said_once_and_fills_no_store() {
     );
 }
 
+#[test]
+fn the_daemon_on_a_read_only_mount_says_it_once_and_fills_no_store() {
+    let Some(env) = env("daemon_read_only") else {
+        return;
+    };
+    let m = env.sb.mount().display().to_string();
+    env.sh_ok(&format!("mount -o remount,bind,ro {m}"));
+    let config = env.config_file(
+        "daemon.toml",
+        &env.store,
+        "targets = [\"aarch64\", \"arm\", \"riscv64\"]\n",
+    );
+    let bin = binfmtd_tests::bin::binfmtd().display().to_string();
+    let config = config.display().to_string();
+    // `timeout`: a daemon that does not give up would hang the test.
+    let out = env.exec(
+        "timeout",
+        &[
+            "60", &bin, "--mount", &m, "--config", &config, "-q", "daemon",
+        ],
+    );
+    one_line(&out, "daemon on a read-only mount", 1, &["read-only"], &[]);
+    assert!(
+        out.stderr.len() < 400,
+        "{} bytes: {out:?}",
+        out.stderr.len()
+    );
+    assert_eq!(
+        out.stderr.to_lowercase().matches("read-only").count(),
+        1,
+        "{out:?}"
+    );
+    assert!(
+        env.snapshot().store.is_none(),
+        "the store was filled: {out:?}"
+    );
+}
+
 /// Runs `binfmtd --mount M --config C ARGS…` inside a daemon's sandbox.
 fn beside(d: &crate::daemon::Daemon, args: &[&str]) -> Run {
     Run::from_output(

@@ -175,11 +175,7 @@ impl Daemon {
         };
         let started = Instant::now();
         let report = daemon.converge("start", Start::Refuse, &BTreeSet::new())?;
-        if let Some(problem) = report
-            .problems
-            .iter()
-            .find(|p| p.contains("read-only") || p.contains("permission denied"))
-        {
+        if let Some(problem) = cannot_write(&report) {
             anyhow::bail!("{problem}");
         }
         daemon.last = report;
@@ -442,7 +438,11 @@ impl Daemon {
             self.flush.complete();
         }
         let report = engine::report::build(&decision, outcome.as_ref(), &self.ctx.mount, false);
-        log_changes(&report, trigger);
+        // At start, an instance binfmtd cannot write at all ends the daemon with that one line
+        // (see `start`), not with a failure per entry pointing at it.
+        if start != Start::Refuse || cannot_write(&report).is_none() {
+            log_changes(&report, trigger);
+        }
         Ok(report)
     }
 
@@ -605,6 +605,14 @@ impl Daemon {
 enum Start {
     Refuse,
     Running,
+}
+
+/// The problem that says binfmt_misc cannot be written at all (read-only, permission denied).
+fn cannot_write(report: &Report) -> Option<&String> {
+    report
+        .problems
+        .iter()
+        .find(|p| p.contains("read-only") || p.contains("permission denied"))
 }
 
 /// Whether applying `d` undid another tool's change to binfmtd's entry: put back an entry
