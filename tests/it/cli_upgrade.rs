@@ -1,6 +1,7 @@
 //! Two concurrent installs, and a package upgrade (the source interpreter replaced on disk)
 //! picked up by the next run (issue 4).
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use binfmtd_tests::fixtures::{Kind, foreign_binaries, qemu_newer, qemu_static};
@@ -68,10 +69,32 @@ fn two_concurrent_installs_serialize_and_both_succeed() {
 }
 
 #[test]
-fn a_replaced_source_interpreter_is_installed_and_re_registered() {
-    let Some(env) = Env::new("cli_upgrade::upgrade", "") else {
+fn a_replaced_source_interpreter_is_linked_and_re_registered() {
+    replaced_source("cli_upgrade::upgrade", Placement::Linked);
+}
+
+#[test]
+fn a_replaced_source_interpreter_is_copied_and_re_registered() {
+    replaced_source("cli_upgrade::upgrade_copied", Placement::Copied);
+}
+
+/// How the store holds the interpreter: the scratch directory shares the sources' filesystem
+/// (a hard link), or the store is a tmpfs of its own (a copy).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Placement {
+    Linked,
+    Copied,
+}
+
+/// Install, replace the source as a package upgrade does, install again: the new build is in
+/// the store, re-registered, and what the kernel runs; a deleted managed file is restored.
+fn replaced_source(test: &str, placement: Placement) {
+    let Some(env) = Env::new(test, "") else {
         return;
     };
+    if placement == Placement::Copied {
+        crate::regressions::tmpfs(&env, &env.store, "256m");
+    }
     let (src, config, source) = upgradable_source(&env);
     let (old_sha, new_sha) = (sha256(&source), sha256(&qemu_newer("aarch64")));
     assert_ne!(old_sha, new_sha);
@@ -92,12 +115,32 @@ fn a_replaced_source_interpreter_is_installed_and_re_registered() {
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    let managed = env.host_view(&env.store.join("qemu-aarch64"));
+    // A link is the source's inode and is never read whole (no digest); a copy is its own
+    // inode, recorded with its digest.
+    let placed_as = |e: &serde_json::Value, sha: &str| {
+        let (store, src) = (
+            std::fs::metadata(&managed).unwrap(),
+            std::fs::metadata(&source).unwrap(),
+        );
+        match placement {
+            Placement::Linked => {
+                assert_eq!((store.dev(), store.ino()), (src.dev(), src.ino()), "{e}");
+                assert!(e["sha256"].is_null(), "{e}");
+            }
+            Placement::Copied => {
+                assert_ne!(store.dev(), src.dev(), "{e}");
+                assert_eq!(e["sha256"], sha, "{e}");
+            }
+        }
+        assert_eq!(sha256(&managed), sha);
+    };
 
     let out = env.run_with(&config, &["install", "aarch64", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let e = &by_name(&out.json())["qemu-aarch64"];
     assert_eq!(e["action"], "added");
-    assert_eq!(e["sha256"], old_sha.as_str());
+    placed_as(e, &old_sha);
     let old_version = e["version"].as_str().unwrap().to_string();
     assert!(kernel_runs().contains(&old_version), "{old_version}");
 
@@ -111,11 +154,9 @@ fn a_replaced_source_interpreter_is_installed_and_re_registered() {
     let e = &by_name(&out.json())["qemu-aarch64"];
     assert_eq!(e["action"], "replaced", "{e}");
     assert!(!e["reason"].as_str().unwrap_or("").is_empty(), "{e}");
-    assert_eq!(e["sha256"], new_sha.as_str(), "{e}");
+    placed_as(e, &new_sha);
     let new_version = e["version"].as_str().unwrap().to_string();
     assert_ne!(new_version, old_version);
-    let managed = env.store.join("qemu-aarch64");
-    assert_eq!(sha256(&managed), new_sha);
 
     // The kernel pins the new file: status says so, and QEMU itself says so.
     let status = env.run_with(&config, &["status", "--json"]);
@@ -127,7 +168,13 @@ fn a_replaced_source_interpreter_is_installed_and_re_registered() {
         .iter()
         .find(|e| e["name"] == "qemu-aarch64")
         .unwrap();
-    assert_eq!(entry["pinned_sha256"], new_sha.as_str(), "{entry}");
+    let ino = std::fs::metadata(&managed).unwrap().ino();
+    assert_eq!(entry["pinned_inode"].as_u64(), Some(ino), "{entry}");
+    assert_eq!(entry["pinned_version"], new_version.as_str(), "{entry}");
+    match placement {
+        Placement::Linked => assert!(entry["pinned_sha256"].is_null(), "{entry}"),
+        Placement::Copied => assert_eq!(entry["pinned_sha256"], new_sha.as_str(), "{entry}"),
+    }
     assert_eq!(entry["owner"], "binfmtd");
     let runs = kernel_runs();
     assert!(
@@ -135,11 +182,11 @@ fn a_replaced_source_interpreter_is_installed_and_re_registered() {
         "{runs}"
     );
 
-    // With F the kernel holds the file open: the managed copy can go, exec still works.
+    // With F the kernel holds the file open: the managed file can go, exec still works.
     std::fs::remove_file(&managed).unwrap();
     let out = env.exec(&busybox, &["uname", "-m"]);
     assert_eq!((out.code, out.stdout.trim()), (0, "aarch64"), "{out:?}");
-    // The next run restores the copy.
+    // The next run restores it.
     let out = env.run_with(&config, &["install", "aarch64"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(sha256(Path::new(&managed)), new_sha);
@@ -171,7 +218,7 @@ fn an_upgrade_of_a_disabled_entry_re_registers_it() {
     assert_eq!(out.code, 0, "{out:?}");
     let e = &by_name(&out.json())["qemu-aarch64"];
     assert_eq!(e["action"], "replaced", "{e}");
-    assert_eq!(e["sha256"], new_sha.as_str(), "{e}");
+    assert_eq!(sha256(&env.store.join("qemu-aarch64")), new_sha);
     assert!(
         std::fs::read_to_string(&entry)
             .unwrap()
@@ -184,15 +231,15 @@ fn an_upgrade_of_a_disabled_entry_re_registers_it() {
     );
 }
 
-/// A reinstall of the same package version (the same bytes under a new inode, as dpkg does) or a
-/// `touch`: the store sees identical bytes and the kernel already pins them, so nothing is
-/// re-registered.
+/// A reinstall of the same package version (the same bytes under a new inode, as dpkg does) or
+/// a `touch`, with the store on its own filesystem: the copy has identical bytes (by digest) and
+/// the kernel already pins them, so nothing is re-registered.
 #[test]
-fn a_reinstalled_identical_interpreter_changes_nothing() {
-    use std::os::unix::fs::MetadataExt;
+fn a_reinstalled_identical_interpreter_changes_nothing_in_a_copied_store() {
     let Some(env) = Env::new("cli_upgrade::same_bytes", "") else {
         return;
     };
+    crate::regressions::tmpfs(&env, &env.store, "256m");
     let (src, config, source) = upgradable_source(&env);
     assert_eq!(env.run_with(&config, &["install", "aarch64"]).code, 0);
     let entry = env.mount_view().join("qemu-aarch64");
@@ -201,11 +248,69 @@ fn a_reinstalled_identical_interpreter_changes_nothing() {
     let staged = src.join(".qemu-aarch64-static.again");
     std::fs::copy(&source, &staged).unwrap();
     std::fs::rename(&staged, &source).unwrap();
+    assert_kept(&env, &config, "a reinstall");
+    env.sh_ok(&format!("touch {}", source.display()));
+    assert_kept(&env, &config, "a touch");
+    assert_eq!(std::fs::metadata(&entry).unwrap().ino(), inode_before);
+}
 
+/// A hard-linked store: a `touch` of the source touches the store's file too (one inode), and
+/// the kernel pins that inode, so nothing is re-registered. A reinstall of the same bytes is a
+/// new inode, not read to compare: it is linked and registered gaplessly (which lets the old
+/// inode go, instead of keeping a second copy of QEMU alive).
+#[test]
+fn a_touched_linked_interpreter_changes_nothing_and_a_reinstall_is_relinked() {
+    let Some(env) = Env::new("cli_upgrade::same_bytes_linked", "") else {
+        return;
+    };
+    let (src, config, source) = upgradable_source(&env);
+    assert_eq!(env.run_with(&config, &["install", "aarch64"]).code, 0);
+    let entry = env.mount_view().join("qemu-aarch64");
+    let inode_before = std::fs::metadata(&entry).unwrap().ino();
+    let managed = env.store.join("qemu-aarch64");
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(ino(&managed), ino(&source), "linked");
+
+    env.sh_ok(&format!("touch {}", source.display()));
+    assert_kept(&env, &config, "a touch");
+    assert_eq!(std::fs::metadata(&entry).unwrap().ino(), inode_before);
+
+    let staged = src.join(".qemu-aarch64-static.again");
+    std::fs::copy(&source, &staged).unwrap();
+    std::fs::rename(&staged, &source).unwrap();
     let out = env.run_with(&config, &["install", "aarch64", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let json = out.json();
-    assert_eq!(json["changed"], false, "{json}");
-    assert_eq!(by_name(&json)["qemu-aarch64"]["action"], "kept", "{json}");
-    assert_eq!(std::fs::metadata(&entry).unwrap().ino(), inode_before);
+    assert_eq!(
+        by_name(&json)["qemu-aarch64"]["action"],
+        "replaced",
+        "{json}"
+    );
+    assert_eq!(ino(&managed), ino(&source), "linked to the new inode");
+    let status = env.run_with(&config, &["status", "--json"]).json();
+    let pinned = status["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "qemu-aarch64")
+        .map(|e| e["pinned_inode"].clone());
+    assert_eq!(
+        pinned.and_then(|p| p.as_u64()),
+        Some(ino(&source)),
+        "{status}"
+    );
+    assert_kept(&env, &config, "the run after");
+}
+
+/// `install aarch64` changes nothing and keeps the entry.
+fn assert_kept(env: &Env, config: &Path, after: &str) {
+    let out = env.run_with(config, &["install", "aarch64", "--json"]);
+    assert_eq!(out.code, 0, "{after}: {out:?}");
+    let json = out.json();
+    assert_eq!(json["changed"], false, "{after}: {json}");
+    assert_eq!(
+        by_name(&json)["qemu-aarch64"]["action"],
+        "kept",
+        "{after}: {json}"
+    );
 }

@@ -15,3 +15,4 @@ mod harness;
 mod invariants;
 mod messages;
 mod regressions;
+mod store;

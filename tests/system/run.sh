@@ -129,13 +129,16 @@ wait_entries "after a flush"
 pass "flush healed"
 
 # 3b. A distribution upgrade of an interpreter (new build renamed into place) is picked up: the
-#     new build is copied, pinned by a fresh registration and recorded.
+#     new build is linked (or copied, on another filesystem), pinned by a fresh registration and
+#     recorded: by its inode (a link) or its SHA-256 (a copy).
 ct sh -c 'cp /usr/bin/qemu-aarch64-static /usr/bin/.qemu-new && printf upgrade >> /usr/bin/.qemu-new &&
           mv /usr/bin/.qemu-new /usr/bin/qemu-aarch64-static'
 new=$(ct sha256sum /usr/bin/qemu-aarch64-static | cut -d' ' -f1)
+ino=$(ct stat -c %i /usr/bin/qemu-aarch64-static)
 REG=/var/lib/binfmtd/interpreters/registrations.json
-for _ in $(seq 1 150); do ct grep -q "$new" "$REG" 2>/dev/null && break; sleep 0.02; done
-ct grep -q "$new" "$REG" || { journal >&2; fail "the upgraded interpreter was not registered"; }
+recorded() { ct sh -c "grep -q '$new' $REG || grep -qE '\"ino\": $ino(,|\$)' $REG" 2>/dev/null; }
+for _ in $(seq 1 150); do recorded && break; sleep 0.02; done
+recorded || { journal >&2; fail "the upgraded interpreter was not registered"; }
 [ "$(ct /opt/arm64/busybox uname -m)" = aarch64 ] || fail "busybox after the upgrade"
 pass "interpreter upgrade picked up"
 

@@ -3,6 +3,7 @@
 
 use super::{Daemon, HEAL, register_line, sha256, wait_until};
 use binfmtd_tests::{bin, fixtures};
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -21,11 +22,16 @@ fn daemon_replaces_an_upgraded_interpreter() {
     std::fs::write(&new, &bytes).unwrap();
     let digest = sha256(&new);
     std::fs::rename(&new, src.join("qemu-aarch64-static")).unwrap();
+    // The store shares the sources' filesystem: the new build is linked, and the kernel then
+    // pins its inode.
+    let new_inode = std::fs::metadata(src.join("qemu-aarch64-static"))
+        .unwrap()
+        .ino();
     let registrations = d.store().join("registrations.json");
     let pinned = || {
         let text = std::fs::read_to_string(&registrations).unwrap_or_default();
         let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        json["entries"]["qemu-aarch64"]["sha256"] == digest.as_str()
+        json["entries"]["qemu-aarch64"]["file"]["ino"] == new_inode
     };
     wait_until(HEAL, "pick up the upgrade", || d.log_text(), pinned);
     wait_until(
@@ -193,20 +199,31 @@ fn daemon_watchdog_remove_on_stop_and_start_failure() {
 }
 
 /// Debian 13's QEMU upgrade: dpkg replaces the interpreters (the daemon starts preparing them
-/// again: digests, `--version`), and a moment later its trigger restarts systemd-binfmt, which
-/// flushes every entry. The flush must be restored at once from the store's current copies, not
-/// after the slow re-preparation (seconds for a big build on a loaded host).
+/// again: `--version`, and for a store on another filesystem a digest and a copy), and a moment
+/// later its trigger restarts systemd-binfmt, which flushes every entry. The flush must be
+/// restored at once from the store's current files, not after the slow re-preparation (seconds
+/// for a big build on a loaded host).
 #[test]
 fn a_flush_during_a_slow_upgrade_is_restored_at_once() {
-    let Some(mut d) = Daemon::start(
+    // The store on its own filesystem: the new build is digested and copied, which is slow.
+    let store_on_tmpfs = |sb: &binfmtd_tests::sandbox::Sandbox| {
+        let out = sb.sh(&format!(
+            "mkdir -p {d} && mount -t tmpfs -o size=2g,mode=0755 tmpfs {d}",
+            d = sb.scratch().join("store").display()
+        ));
+        assert!(out.status.success(), "{out:?}");
+    };
+    let Some(mut d) = Daemon::start_after(
         "a_flush_during_a_slow_upgrade_is_restored_at_once",
         &[],
         &[],
+        store_on_tmpfs,
     ) else {
         return;
     };
     assert!(d.notification().contains("READY=1"));
-    // A new build that takes seconds to digest: the real one with 1 GiB of (sparse) padding.
+    // A new build that takes seconds to digest and copy: the real one with 1 GiB of (sparse)
+    // padding.
     let src = d.sb.scratch().join("src");
     let new = src.join(".new");
     std::fs::copy(src.join("qemu-aarch64-static"), &new).unwrap();

@@ -90,7 +90,12 @@ pub struct EntryStatus {
     pub overlaps: Vec<String>,
     /// Whether the kernel uses this entry for its files (newest enabled of its overlap group).
     pub active: bool,
-    /// For binfmtd's entries: digest and version of the interpreter the kernel pinned.
+    /// For binfmtd's entries: the inode number of the interpreter file the kernel opened at
+    /// registration (`stat -c %i` of the interpreter path tells whether it is still that file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned_inode: Option<u64>,
+    /// Its SHA-256, when binfmtd read it whole (a copy; a hard link or an in-place file is
+    /// known by its inode and not read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned_sha256: Option<String>,
     /// Its QEMU version.
@@ -246,6 +251,7 @@ fn entry_status(
         exact: served.is_some_and(|(_, exact)| exact),
         overlaps: overlapping.iter().map(|o| o.entry.name.clone()).collect(),
         active,
+        pinned_inode: pinned.and_then(|p| p.file).map(|f| f.ino),
         pinned_sha256: pinned.and_then(|p| p.sha256.clone()),
         pinned_version: pinned.and_then(|p| p.version.clone()),
         chosen: pinned.and_then(|p| p.chosen.clone()),

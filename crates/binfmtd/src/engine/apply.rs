@@ -22,7 +22,7 @@ use super::facts::Mode;
 use super::pins::{Registration, Registrations};
 use super::plan::{Decision, EntryDecision, Step, StoreAction};
 use super::why::Why;
-use crate::interpreter::{Digest, InterpreterError, Placed, Store};
+use crate::interpreter::{Digest, FileId, InterpreterError, Placed, Store};
 
 /// Why one entry's change failed when applied.
 #[derive(Debug, Clone)]
@@ -73,6 +73,11 @@ impl Outcome {
     /// The result of entry `index`, if it was a change.
     pub fn result(&self, index: usize) -> Option<&Result<(), ApplyError>> {
         self.entries.get(index).and_then(Option::as_ref)
+    }
+
+    /// The digest of the interpreter `binary` when this run copied it (hashed on the way).
+    pub fn digest_of(&self, binary: &str) -> Option<&str> {
+        self.placed.get(binary).and_then(Placed::sha256)
     }
 }
 
@@ -285,7 +290,13 @@ fn put_interpreters(
         };
         let result = match action {
             StoreAction::Stage(s) => writer
-                .put(s.binary, &s.source, &s.sha256, version(s.binary), s.link)
+                .put(
+                    s.binary,
+                    &s.source,
+                    s.sha256.as_deref(),
+                    version(s.binary),
+                    s.link,
+                )
                 .map(|placed| {
                     tracing::info!(
                         interpreter = s.binary,
@@ -296,16 +307,11 @@ fn put_interpreters(
                     );
                     outcome.placed.insert(s.binary, placed);
                 }),
-            StoreAction::Record { binary, source } => {
-                let sha = decision
-                    .entries
-                    .iter()
-                    .filter_map(|d| d.interpreter.as_ref())
-                    .find(|i| i.binary == *binary)
-                    .map(|i| i.sha256.clone())
-                    .unwrap_or_default();
-                writer.record(binary, source, &sha, version(binary))
-            }
+            StoreAction::Record {
+                binary,
+                source,
+                sha256,
+            } => writer.record(binary, source, sha256.as_deref(), version(binary)),
         };
         if let Err(e) = result {
             failed.insert(action.binary(), Arc::new(e));
@@ -344,7 +350,13 @@ fn record_pins(decision: &Decision, store: &Store, outcome: &mut Outcome) {
                     d.name.clone(),
                     Registration {
                         interpreter: rule.interpreter.clone(),
-                        sha256: interp.map(|i| i.sha256.clone()),
+                        sha256: interp.and_then(|i| {
+                            let copied = outcome.digest_of(i.binary).map(String::from);
+                            i.content.sha256.clone().or(copied)
+                        }),
+                        file: std::fs::metadata(&rule.interpreter)
+                            .ok()
+                            .map(|m| FileId::of(&m)),
                         version: interp.and_then(|i| i.version.clone()),
                         chosen: interp.map(|i| super::report::chosen(&i.choice)),
                     },

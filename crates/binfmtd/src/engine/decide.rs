@@ -34,6 +34,7 @@ use super::plan::{
 use super::why::Why;
 use crate::config::{Distribution, Others};
 use crate::host::Nativity;
+use crate::interpreter::{Content, ManagedCopy};
 
 /// Decides an install (also `plan` and every daemon convergence).
 pub fn install(facts: &Facts, intent: &InstallIntent) -> Decision {
@@ -343,7 +344,9 @@ impl<'a> Decider<'a> {
     fn rule(&mut self, rule: Rule, ctx: &RuleContext<'_>) {
         let facts = self.facts;
         let existing = facts.kernel.entry(&rule.name);
-        let interp = ctx.source.map(|s| Interp::of(s, rule.interpreter.clone()));
+        let interp = ctx
+            .source
+            .map(|s| Interp::of(s, rule.interpreter.clone(), self.runs(s)));
         let base = EntryDecision::new(&rule.name, ctx.target, Step::Keep).rule(&rule);
         let base = match &interp {
             Some(i) => base.interpreter(i.clone()),
@@ -422,7 +425,7 @@ impl<'a> Decider<'a> {
     /// Binfmtd's own entry under the wanted name: keep, re-enable or replace.
     fn own_entry(&self, e: &Entry, rule: &Rule, source: Option<&Source>) -> (Step, Option<Why>) {
         let diffs = e.differences(rule);
-        let stale = source.is_some_and(|s| !self.facts.store.pins.pins(&rule.name, &s.sha256));
+        let stale = source.is_some_and(|s| !self.facts.store.pins.pins(&rule.name, &self.runs(s)));
         match (diffs.as_slice(), stale) {
             ([], false) => (Step::Keep, None),
             ([Difference::Disabled], false) => (Step::Enable, Some(Why::Differs(diffs))),
@@ -525,25 +528,46 @@ impl<'a> Decider<'a> {
         }
     }
 
+    /// The bytes an entry served by `source` runs once this run is done: the managed file where
+    /// the store keeps it (it has the source's bytes), else the source's (linked, copied anew, or
+    /// used in place).
+    fn runs(&self, source: &Source) -> Content {
+        match self.kept(source) {
+            Some((m, _)) if matches!(source.placement, Placement::Store { .. }) => {
+                m.content.clone()
+            }
+            _ => source.content(),
+        }
+    }
+
+    /// The managed file for `source` when it already has the source's bytes, and whether it
+    /// is recorded as made from this very source (unchanged since, so nothing is to be done).
+    fn kept(&self, source: &Source) -> Option<(&ManagedCopy, bool)> {
+        let m = self.facts.store.managed.get(source.binary)?;
+        let made_from = m.source.as_ref().is_some_and(|s| s.same_file(&source.file));
+        (made_from || m.content.same_bytes(&source.content())).then_some((m, made_from))
+    }
+
     /// Plans getting `source` into place (once per interpreter).
     fn stage(&mut self, source: &Source) {
-        let plan = &mut self.out.store;
         if source.placement == Placement::InPlace
-            || plan.actions.iter().any(|a| a.binary() == source.binary)
+            || self
+                .out
+                .store
+                .actions
+                .iter()
+                .any(|a| a.binary() == source.binary)
         {
             return;
         }
         let managed = self.facts.store.managed.get(source.binary);
-        let action = match managed {
-            Some(m) if m.sha256 == source.sha256 => {
-                if m.source.as_ref().is_some_and(|s| s.same_file(&source.file)) {
-                    return;
-                }
-                StoreAction::Record {
-                    binary: source.binary,
-                    source: source.file.clone(),
-                }
-            }
+        let action = match self.kept(source) {
+            Some((_, true)) => return,
+            Some((m, false)) => StoreAction::Record {
+                binary: source.binary,
+                source: source.file.clone(),
+                sha256: source.sha256.clone().or_else(|| m.content.sha256.clone()),
+            },
             _ => StoreAction::Stage(Stage {
                 binary: source.binary,
                 source: source.file.clone(),
@@ -552,7 +576,7 @@ impl<'a> Decider<'a> {
                 previous_version: managed.and_then(|m| m.version.clone()),
             }),
         };
-        plan.actions.push(action);
+        self.out.store.actions.push(action);
     }
 
     /// Writability, space, the interpreter limit, all-or-nothing, and the store's housekeeping.
@@ -689,11 +713,11 @@ fn with_current(d: EntryDecision, existing: Option<&EntryInfo>) -> EntryDecision
 }
 
 impl Interp {
-    fn of(source: &Source, path: PathBuf) -> Interp {
+    fn of(source: &Source, path: PathBuf, content: Content) -> Interp {
         Interp {
             binary: source.binary,
             path,
-            sha256: source.sha256.clone(),
+            content,
             version: source.version.clone(),
             choice: source.choice.clone(),
         }

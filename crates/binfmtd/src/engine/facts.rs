@@ -14,7 +14,7 @@ use super::owner::Ownership;
 use super::pins::Registrations;
 use crate::config::{Distribution, Others};
 use crate::host::{HostFacts, Nativity};
-use crate::interpreter::{InterpreterError, ManagedCopy, Verified};
+use crate::interpreter::{Content, FileId, InterpreterError, ManagedCopy, Verified};
 
 /// How failures of single entries affect the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,14 +128,24 @@ pub struct Source {
     pub binary: &'static str,
     /// The verified source file.
     pub file: Verified,
-    /// SHA-256 of its content.
-    pub sha256: String,
+    /// SHA-256 of its content, when it was read whole (only a file to be copied is).
+    pub sha256: Option<String>,
     /// Its QEMU version, when known.
     pub version: Option<String>,
     /// Where entries will find it.
     pub placement: Placement,
     /// Why this candidate.
     pub choice: Choice,
+}
+
+impl Source {
+    /// Its bytes as known: its inode, and its digest when read.
+    pub fn content(&self) -> Content {
+        Content {
+            file: FileId::from(&self.file),
+            sha256: self.sha256.clone(),
+        }
+    }
 }
 
 /// Where the registered interpreter lives.

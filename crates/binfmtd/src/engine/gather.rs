@@ -359,14 +359,12 @@ impl Resolver<'_> {
     ) -> Choice {
         let probe = elf_magic::probe_elf(target);
         let learnt: Vec<Digest> = map_parallel(candidates, |(file, known)| {
-            let mut d = known.clone().unwrap_or_else(|| Digest {
-                identity: file.clone(),
-                sha256: None,
-                version: None,
-                runs_probe: None,
-            });
-            if d.version.is_none() {
+            let mut d = known
+                .clone()
+                .unwrap_or_else(|| Digest::unknown(file.clone()));
+            if d.version.is_none() && !d.version_asked {
                 d.version = interpreter::qemu_version(&file.path);
+                d.version_asked = true;
             }
             if d.runs_probe.is_none() {
                 d.runs_probe = Some(interpreter::runs_probe(&file.path, probe));
@@ -438,68 +436,71 @@ impl Resolver<'_> {
         Ok((file, None))
     }
 
-    /// Learns the digest and version of every chosen candidate (reading each unknown file once,
-    /// several at a time), and places it. Returns what is worth caching: every digest learnt or
-    /// completed now.
+    /// Learns what is missing about every chosen candidate (several at a time): its QEMU
+    /// version, and its digest when it is to be copied over a managed file (a linked or
+    /// in-place file is known by its inode and never read whole), and places it. Returns what is worth caching: every
+    /// digest learnt or completed now.
     fn learn(
         &self,
         chosen: Vec<(Target, Result<Candidate, Problem>)>,
     ) -> (Vec<Resolved>, Vec<Digest>) {
         let mut fresh: BTreeMap<PathBuf, Digest> = BTreeMap::new();
-        let mut unhashed: Vec<Digest> = Vec::new();
+        // What to learn: the file, and whether it must be read whole (it is copied).
+        let mut missing: Vec<(Digest, bool)> = Vec::new();
         for c in chosen.iter().filter_map(|(_, c)| c.as_ref().ok()) {
             for d in &c.passed_over {
                 if self.digests.get(&d.identity.path) != Some(d) {
                     fresh.insert(d.identity.path.clone(), d.clone());
                 }
             }
-            let d = c.known.clone().unwrap_or_else(|| Digest {
-                identity: c.file.clone(),
-                sha256: None,
-                version: None,
-                runs_probe: None,
-            });
-            if d.sha256.is_none() && !unhashed.iter().any(|u| u.identity.path == d.identity.path) {
-                unhashed.push(d);
+            let d = c
+                .known
+                .clone()
+                .unwrap_or_else(|| Digest::unknown(c.file.clone()));
+            // A copy is hashed on the way; its source is read before only to be compared with
+            // a managed file already there (a reinstall of the same bytes, a copy an
+            // interrupted run left unrecorded).
+            let hash = self.placement(&c.file) == (Placement::Store { linkable: false })
+                && d.sha256.is_none()
+                && std::fs::symlink_metadata(self.store.path_of(c.binary)).is_ok();
+            // `exec` registers in an instance that dies with it: no pins, no report to fill,
+            // and no thread or child process (it must stay single-threaded to unshare).
+            let learn = self.usage != Use::Rootless && (hash || !d.version_asked);
+            if let Some(m) = missing
+                .iter_mut()
+                .find(|(m, _)| m.identity.path == d.identity.path)
+            {
+                m.1 |= hash;
+            } else if learn {
+                missing.push((d, hash));
             } else if self.digests.get(&d.identity.path) != Some(&d) {
                 fresh.insert(d.identity.path.clone(), d);
             }
         }
-        let paths: Vec<PathBuf> = unhashed.iter().map(|d| d.identity.path.clone()).collect();
-        // `exec` registers in an instance that dies with it: no pins, so no digest, and no
-        // thread or child process either (it must stay single-threaded to unshare).
-        let learnt: Vec<Result<Digest, InterpreterError>> = if self.usage == Use::Rootless {
-            unhashed
-                .into_iter()
-                .map(|d| {
-                    Ok(Digest {
-                        sha256: Some(String::new()),
-                        ..d
-                    })
-                })
-                .collect()
-        } else {
-            map_parallel(&unhashed, |d| {
-                let sha256 = interpreter::hash_verified(&d.identity)?;
-                let version = match &d.version {
-                    Some(v) => Some(v.clone()),
-                    None => interpreter::qemu_version(&d.identity.path),
-                };
-                Ok(Digest {
-                    sha256: Some(sha256),
-                    version,
-                    ..d.clone()
-                })
+        let learnt = map_parallel(&missing, |(d, hash)| {
+            let sha256 = match (&d.sha256, hash) {
+                (None, true) => Some(interpreter::hash_verified(&d.identity)?),
+                (known, _) => known.clone(),
+            };
+            let version = match (&d.version, d.version_asked) {
+                (None, false) => interpreter::qemu_version(&d.identity.path),
+                (known, _) => known.clone(),
+            };
+            Ok::<_, InterpreterError>(Digest {
+                sha256,
+                version,
+                version_asked: true,
+                ..d.clone()
             })
-        };
+        });
         let mut failed: BTreeMap<PathBuf, Arc<InterpreterError>> = BTreeMap::new();
-        for (path, result) in paths.into_iter().zip(learnt) {
+        for ((d, _), result) in missing.into_iter().zip(learnt) {
             match result {
-                Ok(d) => {
-                    fresh.insert(path, d);
+                Ok(learnt) => {
+                    fresh.insert(d.identity.path, learnt);
                 }
                 Err(e) => {
-                    failed.insert(path, Arc::new(e));
+                    failed.insert(d.identity.path, Arc::new(e));
                 }
             }
         }
@@ -507,13 +508,10 @@ impl Resolver<'_> {
             .into_iter()
             .map(|(target, c)| {
                 let source = c.and_then(|c| {
-                    let digest = match fresh.get(&c.file.path).or(c.known.as_ref()) {
-                        Some(d) if d.sha256.is_some() => d.clone(),
-                        _ => {
-                            let e = failed.get(&c.file.path).cloned();
-                            return Err(e.map_or(Problem::NotFound, Problem::Unusable));
-                        }
-                    };
+                    if let Some(e) = failed.get(&c.file.path) {
+                        return Err(Problem::Unusable(e.clone()));
+                    }
+                    let digest = fresh.get(&c.file.path).or(c.known.as_ref()).cloned();
                     Ok(self.place(c.binary, c.file, digest, c.choice))
                 });
                 (target, source)
@@ -527,33 +525,38 @@ impl Resolver<'_> {
         (sources, fresh)
     }
 
-    /// Where entries will find the chosen file: where it is when it already lives in a
-    /// binfmtd directory (the image's layout, a persisted install) or for `exec`; else in the
-    /// store, hard-linked when the filesystem is the same.
-    fn place(
-        &self,
-        binary: &'static str,
-        file: Verified,
-        digest: Digest,
-        choice: Choice,
-    ) -> Source {
+    /// Where entries will find `file`: where it is when it already lives in a binfmtd directory
+    /// (the image's layout, a persisted install) or for `exec`; else in the store, hard-linked
+    /// when the filesystem is the same.
+    fn placement(&self, file: &Verified) -> Placement {
         let in_binfmtd_dir = file.path.parent().is_some_and(|dir| {
             self.store.binfmtd_dirs().iter().any(|d| d == dir)
                 || self.settings.in_place_dirs.iter().any(|d| d == dir)
         });
-        let placement = if self.usage == Use::Rootless || in_binfmtd_dir {
+        if self.usage == Use::Rootless || in_binfmtd_dir {
             Placement::InPlace
         } else {
             Placement::Store {
                 linkable: self.device == Some(file.dev),
             }
-        };
+        }
+    }
+
+    /// The chosen `file` as a [`Source`], with what is known of it.
+    fn place(
+        &self,
+        binary: &'static str,
+        file: Verified,
+        digest: Option<Digest>,
+        choice: Choice,
+    ) -> Source {
+        let (sha256, version) = digest.map_or((None, None), |d| (d.sha256, d.version));
         Source {
+            placement: self.placement(&file),
             binary,
             file,
-            sha256: digest.sha256.unwrap_or_default(),
-            version: digest.version,
-            placement,
+            sha256,
+            version,
             choice,
         }
     }

@@ -1,5 +1,5 @@
-//! What binfmtd registered ("pins"): per entry, the interpreter path it wrote and the digest and
-//! version of the file the kernel pinned.
+//! What binfmtd registered ("pins"): per entry, the interpreter path it wrote and the identity,
+//! digest (when known) and version of the file the kernel pinned.
 //!
 //! With the `F` flag the kernel keeps the interpreter file it opened at registration; the entry
 //! file still shows the path, which says nothing about *which* file sits behind it after an
@@ -9,6 +9,8 @@
 //! makes configured `[[entry]]`s recognisable as binfmtd's (their interpreter is anywhere).
 
 use serde::{Deserialize, Serialize};
+
+use crate::interpreter::{Content, FileId};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,8 +23,13 @@ pub const FILE: &str = "registrations.json";
 pub struct Registration {
     /// The interpreter path written into the entry.
     pub interpreter: PathBuf,
-    /// SHA-256 of the interpreter file at registration time.
+    /// SHA-256 of the interpreter file at registration time, when it was read (a copy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The file the kernel opened at registration (the interpreter path, stat'ed right after
+    /// registering it): with `F` the kernel holds this inode open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileId>,
     /// Its QEMU version.
     pub version: Option<String>,
     /// Why this interpreter was chosen, as `install` reported it (`configured …`, `the newest of
@@ -64,12 +71,14 @@ impl Registrations {
         Ok(())
     }
 
-    /// Whether the entry `name` pins an interpreter whose content is `sha256` (false when unknown).
-    pub fn pins(&self, name: &str, sha256: &str) -> bool {
-        self.entries
-            .get(name)
-            .and_then(|r| r.sha256.as_deref())
-            .is_some_and(|s| s == sha256)
+    /// Whether the entry `name` is known to pin an interpreter with the bytes `content`: the
+    /// kernel holds the very inode (it keeps the file open), or the digests are equal; false
+    /// when unknown.
+    pub fn pins(&self, name: &str, content: &Content) -> bool {
+        self.entries.get(name).is_some_and(|r| {
+            r.file.is_some_and(|f| f.same_inode(&content.file))
+                || content.same_digest(r.sha256.as_deref())
+        })
     }
 }
 
@@ -77,26 +86,63 @@ impl Registrations {
 mod tests {
     use super::*;
 
+    fn content(ino: u64, sha256: Option<&str>) -> Content {
+        Content {
+            file: FileId {
+                dev: 1,
+                ino,
+                size: 10,
+                mtime: crate::interpreter::Timestamp { sec: 5, nsec: 0 },
+            },
+            sha256: sha256.map(String::from),
+        }
+    }
+
+    fn registration(file: Option<FileId>, sha256: Option<&str>) -> Registration {
+        Registration {
+            interpreter: "/var/lib/binfmtd/interpreters/qemu-aarch64".into(),
+            sha256: sha256.map(String::from),
+            file,
+            version: Some("7.2".into()),
+            chosen: None,
+        }
+    }
+
     #[test]
     fn round_trip_and_pins() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(Registrations::load(dir.path()), Registrations::default());
         let mut r = Registrations::default();
+        let copied = content(7, Some("ab"));
         r.entries.insert(
             "qemu-aarch64".into(),
-            Registration {
-                interpreter: "/var/lib/binfmtd/interpreters/qemu-aarch64".into(),
-                sha256: Some("ab".into()),
-                version: Some("7.2".into()),
-                chosen: None,
-            },
+            registration(Some(copied.file), copied.sha256.as_deref()),
         );
+        let linked = content(8, None);
+        r.entries
+            .insert("qemu-arm".into(), registration(Some(linked.file), None));
         r.save(dir.path()).unwrap();
         let back = Registrations::load(dir.path());
         assert_eq!(back, r);
-        assert!(back.pins("qemu-aarch64", "ab"));
-        assert!(!back.pins("qemu-aarch64", "cd"));
-        assert!(!back.pins("qemu-arm", "ab"));
+        // By digest (another inode, the same bytes) or by the unchanged file.
+        assert!(back.pins("qemu-aarch64", &content(9, Some("ab"))));
+        assert!(back.pins("qemu-aarch64", &content(7, None)));
+        assert!(!back.pins("qemu-aarch64", &content(9, Some("cd"))));
+        assert!(back.pins("qemu-arm", &content(8, None)));
+        // A linked file replaced (a new inode, not read): not known to be pinned.
+        assert!(!back.pins("qemu-arm", &content(9, None)));
+        assert!(!back.pins("qemu-riscv64", &content(7, Some("ab"))));
+    }
+
+    #[test]
+    fn a_record_of_an_older_binfmtd_pins_by_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let old =
+            r#"{"entries":{"qemu-aarch64":{"interpreter":"/x","sha256":"ab","version":null}}}"#;
+        std::fs::write(dir.path().join(FILE), old).unwrap();
+        let r = Registrations::load(dir.path());
+        assert!(r.pins("qemu-aarch64", &content(7, Some("ab"))));
+        assert!(!r.pins("qemu-aarch64", &content(7, None)));
     }
 
     #[test]

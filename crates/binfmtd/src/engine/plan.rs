@@ -9,7 +9,7 @@ use elf_magic::Target;
 
 use super::facts::{Choice, Facts};
 use super::why::Why;
-use crate::interpreter::Verified;
+use crate::interpreter::{Content, Verified};
 
 /// What happens to one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +52,8 @@ pub struct Interp {
     pub binary: &'static str,
     /// The path the entry registers.
     pub path: PathBuf,
-    /// SHA-256 of its content.
-    pub sha256: String,
+    /// Its bytes (the pin recorded at registration).
+    pub content: Content,
     /// Its QEMU version.
     pub version: Option<String>,
     /// Why this candidate was chosen.
@@ -141,8 +141,8 @@ pub struct Stage {
     pub binary: &'static str,
     /// The verified source.
     pub source: Verified,
-    /// The source's SHA-256, as gathered (a copy must produce the same).
-    pub sha256: String,
+    /// The source's SHA-256, when gathered (a copy must produce the same).
+    pub sha256: Option<String>,
     /// Hard-link the source (same filesystem) rather than copy it.
     pub link: bool,
     /// The QEMU version of the managed file it replaces, if any (for the log).
@@ -161,6 +161,8 @@ pub enum StoreAction {
         binary: &'static str,
         /// The source.
         source: Verified,
+        /// The digest of those bytes, when known (the source's, or the managed file's).
+        sha256: Option<String>,
     },
 }
 

@@ -46,14 +46,30 @@ impl Default for Manifest {
 pub struct Digest {
     /// The identity it was read under.
     pub identity: Verified,
-    /// SHA-256 of its content, lowercase hex (`None`: not read yet, as for a candidate that was
-    /// only ranked).
+    /// SHA-256 of its content, lowercase hex (`None`: not read whole, as for a file that is
+    /// linked or used in place, or a candidate that was only ranked).
     pub sha256: Option<String>,
     /// QEMU's version string, if `--version` answered.
     pub version: Option<String>,
     /// Whether it ran its target's exit(0) probe (`None`: not tried).
     #[serde(default)]
     pub runs_probe: Option<bool>,
+    /// Whether `--version` was asked (so that a file that does not answer is not asked again).
+    #[serde(default)]
+    pub version_asked: bool,
+}
+
+impl Digest {
+    /// Nothing learnt yet about the file `identity`.
+    pub fn unknown(identity: Verified) -> Digest {
+        Digest {
+            identity,
+            sha256: None,
+            version: None,
+            runs_probe: None,
+            version_asked: false,
+        }
+    }
 }
 
 /// One installed interpreter.
@@ -63,8 +79,10 @@ pub(super) struct Record {
     pub(super) source: Verified,
     /// The stat identity of the managed copy right after it was renamed into place.
     pub(super) installed: FileStamp,
-    /// SHA-256 of the contents, lowercase hex.
-    pub(super) sha256: String,
+    /// SHA-256 of the contents, lowercase hex, when they were read (a copy; `None` for a hard
+    /// link to the source, known by its inode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) sha256: Option<String>,
     /// QEMU's version string, if `--version` answered.
     pub(super) version: Option<String>,
     /// Size in bytes.

@@ -10,9 +10,9 @@
 //!   directory is fsynced once for all of a writer's renames, before [`Writer::commit`] returns
 //!   (and so before any entry points at them);
 //! - where the source and the store share a filesystem the managed file is a **hard link** to the
-//!   verified source (no second copy); it survives the package's removal or upgrade (dpkg renames
-//!   a new file over the old name, the link keeps the old inode) and is recognised by its stat
-//!   stamp like a copy;
+//!   verified source (no second copy, and no read of it: its bytes are known by its inode, see
+//!   [`Content`]); it survives the package's removal or upgrade (dpkg renames a new file over the
+//!   old name, the link keeps the old inode) and is recognised by its stat stamp like a copy;
 //! - a temporary file left by a killed run is a [`Snapshot::leftovers`] entry, deleted by the
 //!   next run that writes; a file renamed into place whose manifest record was not saved is
 //!   recognised by its content on the next run.
@@ -27,6 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::content::{Content, FileId};
 use super::copy::{hash_file, stage};
 use super::error::InterpreterError;
 use super::manifest::{self, Digest, FileStamp, MANIFEST_FILE, Manifest, Record, sync_dir};
@@ -61,8 +62,8 @@ pub struct Installed {
     pub path: PathBuf,
     /// The source it came from.
     pub source: PathBuf,
-    /// SHA-256 of its content, lowercase hex.
-    pub sha256: String,
+    /// SHA-256 of its content, lowercase hex, when it was read (a copy; `None` for a hard link).
+    pub sha256: Option<String>,
     /// QEMU's version string, if known.
     pub version: Option<String>,
 }
@@ -70,8 +71,9 @@ pub struct Installed {
 /// The state of one managed file, as the engine needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedCopy {
-    /// SHA-256 of its content: as recorded, or (an unrecorded or altered file) read now.
-    pub sha256: String,
+    /// Its bytes: its inode as it is now, and its SHA-256 as recorded, or (an unrecorded or
+    /// altered file) read now.
+    pub content: Content,
     /// Its QEMU version, when recorded for these bytes.
     pub version: Option<String>,
     /// The source identity recorded for it; `None` for an unrecorded or altered file.
@@ -169,7 +171,7 @@ impl Store {
         let manifest = manifest::load(&self.dir).ok()?;
         let record = manifest.interpreters.get(name)?;
         let path = self.path_of(name);
-        stamp_of(&path)?;
+        regular_file(&path)?;
         Some(Installed {
             name: name.to_string(),
             path,
@@ -197,22 +199,29 @@ impl Store {
         let mut managed = BTreeMap::new();
         for &name in names {
             let path = self.path_of(name);
-            let Some(stamp) = stamp_of(&path) else {
+            let Some(meta) = regular_file(&path) else {
                 continue;
             };
+            let (stamp, file) = (FileStamp::of(&meta), FileId::of(&meta));
             let record = manifest.interpreters.get(name);
             let copy = match record {
                 Some(r) if r.installed.same_file(&stamp) => ManagedCopy {
-                    sha256: r.sha256.clone(),
+                    content: Content {
+                        file,
+                        sha256: r.sha256.clone(),
+                    },
                     version: r.version.clone(),
                     source: Some(r.source.clone()),
                 },
                 _ => match hash_file(&path) {
                     Ok(sha256) => ManagedCopy {
                         version: record
-                            .filter(|r| r.sha256 == sha256)
+                            .filter(|r| r.sha256.as_deref() == Some(sha256.as_str()))
                             .and_then(|r| r.version.clone()),
-                        sha256,
+                        content: Content {
+                            file,
+                            sha256: Some(sha256),
+                        },
                         source: None,
                     },
                     Err(e) => {
@@ -271,12 +280,25 @@ pub struct Writer<'a> {
 }
 
 /// How [`Writer::put`] placed a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placed {
-    /// A hard link to the source: no second copy.
+    /// A hard link to the source: no second copy, not read.
     Linked,
-    /// A copy.
-    Copied,
+    /// A copy, hashed on the way.
+    Copied {
+        /// Its SHA-256, lowercase hex.
+        sha256: String,
+    },
+}
+
+impl Placed {
+    /// The digest learnt while placing (a copy's).
+    pub fn sha256(&self) -> Option<&str> {
+        match self {
+            Placed::Linked => None,
+            Placed::Copied { sha256 } => Some(sha256),
+        }
+    }
 }
 
 impl Writer<'_> {
@@ -305,12 +327,13 @@ impl Writer<'_> {
     }
 
     /// Puts the verified `source` in place as `name`: a hard link when `link` (falling back to a
-    /// copy when the filesystem refuses), else a copy whose digest must be `sha256`.
+    /// copy when the filesystem refuses), else a copy, whose digest must be `sha256` when that
+    /// is known. A link is not read; a copy's digest is recorded.
     pub fn put(
         &mut self,
         name: &str,
         source: &Verified,
-        sha256: &str,
+        sha256: Option<&str>,
         version: Option<String>,
         link: bool,
     ) -> Result<Placed, InterpreterError> {
@@ -324,18 +347,21 @@ impl Writer<'_> {
         };
         // Whatever happens below, a rename may have happened: sync at commit.
         self.unsynced = true;
-        let (placed, source) = match linked {
-            Some(identity) => (Placed::Linked, identity),
+        let (placed, source, sha256) = match linked {
+            Some(identity) => (Placed::Linked, identity, sha256.map(String::from)),
             None => {
                 let staged = stage(dir, name, source)?;
-                if staged.sha256 != sha256 {
+                if sha256.is_some_and(|s| s != staged.sha256) {
                     return Err(InterpreterError::SourceChanged {
                         path: source.path.clone(),
                     });
                 }
-                let identity = staged.source.clone();
+                let (identity, sha256) = (staged.source.clone(), staged.sha256.clone());
                 staged.persist(dir, &target)?;
-                (Placed::Copied, identity)
+                let placed = Placed::Copied {
+                    sha256: sha256.clone(),
+                };
+                (placed, identity, Some(sha256))
             }
         };
         let meta =
@@ -343,7 +369,7 @@ impl Writer<'_> {
         let record = Record {
             installed: FileStamp::of(&meta),
             size: source.size,
-            sha256: sha256.to_string(),
+            sha256: sha256.clone(),
             version: version.clone(),
             source: source.clone(),
             installed_at: now(),
@@ -356,9 +382,10 @@ impl Writer<'_> {
             .and_then(|d| d.runs_probe);
         self.remember(Digest {
             identity: source,
-            sha256: Some(sha256.to_string()),
+            sha256,
             version,
             runs_probe,
+            version_asked: true,
         });
         Ok(placed)
     }
@@ -414,7 +441,7 @@ impl Writer<'_> {
         &mut self,
         name: &str,
         source: &Verified,
-        sha256: &str,
+        sha256: Option<&str>,
         version: Option<String>,
     ) -> Result<(), InterpreterError> {
         validate_name(name)?;
@@ -429,7 +456,7 @@ impl Writer<'_> {
         let record = Record {
             installed: FileStamp::of(&meta),
             size: source.size,
-            sha256: sha256.to_string(),
+            sha256: sha256.map(String::from),
             version,
             source: source.clone(),
             installed_at,
@@ -498,10 +525,10 @@ fn check_ownership(dir: &Path) -> Result<(), InterpreterError> {
     })
 }
 
-/// The stamp of a regular file at `path` (not following symlinks), or `None`.
-fn stamp_of(path: &Path) -> Option<FileStamp> {
+/// The metadata of a regular file at `path` (not following symlinks), or `None`.
+fn regular_file(path: &Path) -> Option<fs::Metadata> {
     let meta = fs::symlink_metadata(path).ok()?;
-    meta.file_type().is_file().then(|| FileStamp::of(&meta))
+    meta.file_type().is_file().then_some(meta)
 }
 
 /// Accepts plain file names that cannot collide with the manifest or temporary files.

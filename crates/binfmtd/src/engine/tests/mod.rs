@@ -23,7 +23,7 @@ use super::pins::{Registration, Registrations};
 use super::plan::{Decision, EntryDecision, Step};
 use crate::config::{Distribution, Others};
 use crate::host::{HostFacts, Nativity};
-use crate::interpreter::{ManagedCopy, Timestamp, Verified};
+use crate::interpreter::{Content, FileId, ManagedCopy, Timestamp, Verified};
 
 pub(super) const STORE: &str = "/var/lib/binfmtd/interpreters";
 
@@ -74,7 +74,7 @@ pub(super) fn source(target: Target, sha: &str) -> Source {
             &format!("/usr/bin/{}-static", target.qemu_binary()),
             10 << 20,
         ),
-        sha256: sha.into(),
+        sha256: Some(sha.into()),
         version: Some("10.0.13".into()),
         placement: Placement::Store { linkable: true },
         choice: Choice::Only,
@@ -190,6 +190,7 @@ impl World {
         let reg = Registration {
             interpreter: rule.interpreter.clone(),
             sha256: Some(sha.into()),
+            file: None,
             version: None,
             chosen: None,
         };
@@ -201,10 +202,19 @@ impl World {
         self
     }
 
-    /// A managed copy in the store.
+    /// A managed copy in the store (its own inode, on the store's device: the same bytes as a
+    /// source only by digest).
     pub(super) fn managed(mut self, binary: &str, sha: &str, source: Option<Verified>) -> World {
         let copy = ManagedCopy {
-            sha256: sha.into(),
+            content: Content {
+                file: FileId {
+                    dev: 2,
+                    ino: 1,
+                    size: 10 << 20,
+                    mtime: Timestamp { sec: 1, nsec: 0 },
+                },
+                sha256: Some(sha.into()),
+            },
             version: None,
             source,
         };

@@ -107,7 +107,7 @@ fn a_full_install_dir_gives_a_clear_error_and_leaves_nothing() {
     let sha = super::super::hash_verified(&source).unwrap();
     let mut writer = store.writer().unwrap();
     let err = writer
-        .put("qemu-aarch64", &source, &sha, None, false)
+        .put("qemu-aarch64", &source, Some(&sha), None, false)
         .unwrap_err();
     let msg = err.to_string();
     assert!(

@@ -48,11 +48,22 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Puts `source` into `store` as `qemu-aarch64` (hashing it as `prepare` would).
+/// Puts `source` into `store` as `qemu-aarch64` (hashing it first, as the engine does, only
+/// when it is to be copied).
 fn put(store: &Store, source: &Verified, link: bool) -> Result<Placed, InterpreterError> {
-    let sha = hash_verified(source)?;
+    let sha = if link {
+        None
+    } else {
+        Some(hash_verified(source)?)
+    };
     let mut w = store.writer()?;
-    let placed = w.put("qemu-aarch64", source, &sha, Some("test".into()), link)?;
+    let placed = w.put(
+        "qemu-aarch64",
+        source,
+        sha.as_deref(),
+        Some("test".into()),
+        link,
+    )?;
     w.commit()?;
     Ok(placed)
 }
@@ -65,7 +76,9 @@ fn a_copy_is_recorded_with_its_digest() {
     let store = Store::open(dir.path().join("interpreters")).unwrap();
     assert_eq!(
         put(&store, &verified(&source), false).unwrap(),
-        Placed::Copied
+        Placed::Copied {
+            sha256: sha256sum(&source)
+        }
     );
 
     let managed = store.path_of("qemu-aarch64");
@@ -82,11 +95,11 @@ fn a_copy_is_recorded_with_its_digest() {
         "no temporary left"
     );
     let installed = store.installed("qemu-aarch64").unwrap();
-    assert_eq!(installed.sha256, sha256sum(&source));
+    assert_eq!(installed.sha256, Some(sha256sum(&source)));
     assert_eq!(installed.path, managed);
     let snap = store.snapshot(&["qemu-aarch64"]);
     let copy = &snap.managed["qemu-aarch64"];
-    assert_eq!(copy.sha256, sha256sum(&source));
+    assert_eq!(copy.content.sha256, Some(sha256sum(&source)));
     assert!(copy.source.as_ref().unwrap().same_file(&verified(&source)));
     assert!(snap.leftovers.is_empty());
     assert_eq!(snap.digests.len(), 1, "the source's digest is cached");
@@ -114,9 +127,14 @@ fn a_source_on_the_same_filesystem_is_hard_linked() {
     // The record carries the identity after linking (a link changes ctime), so the next
     // snapshot recognises the source without reading it.
     let snap = store.snapshot(&["qemu-aarch64"]);
-    let recorded = snap.managed["qemu-aarch64"].source.clone().unwrap();
+    let copy = &snap.managed["qemu-aarch64"];
+    let recorded = copy.source.clone().unwrap();
     let now = super::super::identity(&source).unwrap();
     assert!(recorded.same_file(&now), "{recorded:?} vs {now:?}");
+    // Its bytes are known by the inode they share with the source, not by a digest.
+    assert_eq!(copy.content.file, super::super::FileId::from(&now));
+    assert_eq!(copy.content.sha256, None);
+    assert_eq!(store.installed("qemu-aarch64").unwrap().sha256, None);
     // The package's removal or upgrade leaves the linked file in place.
     upgrade(&source, &qemu);
     assert_eq!(sha256sum(&managed), sha256sum(&qemu));
@@ -137,7 +155,10 @@ fn the_snapshot_reads_no_interpreter() {
     let snap = store.snapshot(&["qemu-aarch64"]);
     let after = fs::metadata(store.path_of("qemu-aarch64")).unwrap();
     let copy = &snap.managed["qemu-aarch64"];
-    assert_eq!(copy.sha256, sha256sum(&store.path_of("qemu-aarch64")));
+    assert_eq!(
+        copy.content.sha256,
+        Some(sha256sum(&store.path_of("qemu-aarch64")))
+    );
     assert!(copy.source.is_some(), "the recorded file");
     assert_eq!(
         (after.ino(), after.atime_nsec(), after.ctime_nsec()),
@@ -157,7 +178,7 @@ fn a_damaged_managed_copy_is_seen_as_different_bytes() {
     fs::write(store.path_of("qemu-aarch64"), b"truncated").unwrap();
     let snap = store.snapshot(&["qemu-aarch64"]);
     let copy = &snap.managed["qemu-aarch64"];
-    assert_ne!(copy.sha256, sha256sum(&source));
+    assert_ne!(copy.content.sha256, Some(sha256sum(&source)));
     assert!(copy.source.is_none());
 }
 
@@ -221,7 +242,7 @@ fn a_touched_source_with_the_same_bytes_is_only_recorded() {
             .same_file(&v)
     );
     let mut w = store.writer().unwrap();
-    w.record("qemu-aarch64", &v, &sha256sum(&source), None)
+    w.record("qemu-aarch64", &v, Some(&sha256sum(&source)), None)
         .unwrap();
     w.commit().unwrap();
     assert_eq!(
@@ -252,7 +273,9 @@ fn a_source_changed_after_verification_is_refused_and_leaves_nothing() {
         let sha = sha256sum(&source);
         upgrade(&source, &other);
         let mut w = store.writer().unwrap();
-        let err = w.put("qemu-aarch64", &v, &sha, None, link).unwrap_err();
+        let err = w
+            .put("qemu-aarch64", &v, Some(&sha), None, link)
+            .unwrap_err();
         assert!(
             matches!(err, InterpreterError::SourceChanged { .. }),
             "link={link}: {err}"
@@ -280,8 +303,8 @@ fn leftovers_and_unrecorded_files_are_recognised() {
     assert_eq!(snap.leftovers[0].1, 4096);
     let copy = &snap.managed["qemu-aarch64"];
     assert_eq!(
-        copy.sha256,
-        sha256sum(&source),
+        copy.content.sha256.as_deref(),
+        Some(sha256sum(&source).as_str()),
         "an unrecorded file is hashed"
     );
     assert!(copy.source.is_none());
@@ -302,7 +325,7 @@ fn bad_names_are_rejected_before_any_write() {
     let v = verified(&qemu);
     let mut w = store.writer().unwrap();
     for name in ["", ".hidden", "a/b", "manifest.json", ".."] {
-        let err = w.put(name, &v, "x", None, false).unwrap_err();
+        let err = w.put(name, &v, Some("x"), None, false).unwrap_err();
         assert!(
             matches!(err, InterpreterError::InvalidName { .. }),
             "{name:?}: {err}"
@@ -332,7 +355,10 @@ fn a_corrupt_manifest_means_hashing_again() {
     put(&store, &verified(&qemu), false).unwrap();
     fs::write(store.dir().join("manifest.json"), b"{ not json").unwrap();
     let snap = store.snapshot(&["qemu-aarch64"]);
-    assert_eq!(snap.managed["qemu-aarch64"].sha256, sha256sum(&qemu));
+    assert_eq!(
+        snap.managed["qemu-aarch64"].content.sha256,
+        Some(sha256sum(&qemu))
+    );
     assert!(snap.managed["qemu-aarch64"].source.is_none());
 }
 
