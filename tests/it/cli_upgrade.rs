@@ -23,6 +23,14 @@ fn upgradable_source(env: &Env) -> (PathBuf, PathBuf, PathBuf) {
     (src, config, source)
 }
 
+/// Installs `from` over `path` the way dpkg does: a new file beside it, renamed over it (a new
+/// inode; `from` may be `path` itself, for a reinstall of the same bytes).
+fn install_over(path: &Path, from: &Path) {
+    let staged = path.with_extension("dpkg-new");
+    std::fs::copy(from, &staged).unwrap();
+    std::fs::rename(&staged, path).unwrap();
+}
+
 #[test]
 fn two_concurrent_installs_serialize_and_both_succeed() {
     let Some(env) = Env::new("cli_upgrade::concurrent", "") else {
@@ -145,9 +153,7 @@ fn replaced_source(test: &str, placement: Placement) {
     assert!(kernel_runs().contains(&old_version), "{old_version}");
 
     // The distro upgrade: a different static build renamed over the source.
-    let staged = src.join(".qemu-aarch64-static.new");
-    std::fs::copy(qemu_newer("aarch64"), &staged).unwrap();
-    std::fs::rename(&staged, &source).unwrap();
+    install_over(&source, &qemu_newer("aarch64"));
 
     let out = env.run_with(&config, &["install", "aarch64", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -209,9 +215,7 @@ fn an_upgrade_of_a_disabled_entry_re_registers_it() {
         "echo 0 > {}",
         env.sb.mount().join("qemu-aarch64").display()
     ));
-    let staged = src.join(".qemu-aarch64-static.new");
-    std::fs::copy(qemu_newer("aarch64"), &staged).unwrap();
-    std::fs::rename(&staged, &source).unwrap();
+    install_over(&source, &qemu_newer("aarch64"));
     let new_sha = sha256(&source);
 
     let out = env.run_with(&config, &["install", "aarch64", "--json"]);
@@ -245,9 +249,7 @@ fn a_reinstalled_identical_interpreter_changes_nothing_in_a_copied_store() {
     let entry = env.mount_view().join("qemu-aarch64");
     let inode_before = std::fs::metadata(&entry).unwrap().ino();
 
-    let staged = src.join(".qemu-aarch64-static.again");
-    std::fs::copy(&source, &staged).unwrap();
-    std::fs::rename(&staged, &source).unwrap();
+    install_over(&source, &source);
     assert_kept(&env, &config, "a reinstall");
     env.sh_ok(&format!("touch {}", source.display()));
     assert_kept(&env, &config, "a touch");
@@ -275,9 +277,7 @@ fn a_touched_linked_interpreter_changes_nothing_and_a_reinstall_is_relinked() {
     assert_kept(&env, &config, "a touch");
     assert_eq!(std::fs::metadata(&entry).unwrap().ino(), inode_before);
 
-    let staged = src.join(".qemu-aarch64-static.again");
-    std::fs::copy(&source, &staged).unwrap();
-    std::fs::rename(&staged, &source).unwrap();
+    install_over(&source, &source);
     let out = env.run_with(&config, &["install", "aarch64", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let json = out.json();

@@ -19,10 +19,11 @@ use std::sync::Arc;
 use binfmt_misc::BinfmtMisc;
 
 use super::facts::Mode;
+use super::parallel::map_parallel;
 use super::pins::{Registration, Registrations};
-use super::plan::{Decision, EntryDecision, Step, StoreAction};
+use super::plan::{Decision, EntryDecision, Stage, Step, StoreAction};
 use super::why::Why;
-use crate::interpreter::{Digest, FileId, InterpreterError, Placed, Store};
+use crate::interpreter::{Digest, FileId, InterpreterError, Placed, Staged, Store};
 
 /// Why one entry's change failed when applied.
 #[derive(Debug, Clone)]
@@ -279,6 +280,19 @@ fn put_interpreters(
     for digest in fresh {
         writer.remember(digest.clone());
     }
+    // Copies are read and hashed: staged several at a time, then renamed into place in order
+    // (links are cheap and made in the loop below).
+    let copies: Vec<&Stage> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            StoreAction::Stage(s) if !s.link => Some(s),
+            _ => None,
+        })
+        .collect();
+    let staged = map_parallel(&copies, |s| writer.stage(s.binary, &s.source));
+    let mut staged: BTreeMap<&'static str, Result<Staged, InterpreterError>> =
+        copies.iter().map(|s| s.binary).zip(staged).collect();
     for action in &plan.actions {
         let version = |binary: &str| {
             decision
@@ -289,24 +303,28 @@ fn put_interpreters(
                 .and_then(|i| i.version.clone())
         };
         let result = match action {
-            StoreAction::Stage(s) => writer
-                .put(
+            StoreAction::Stage(s) => match staged.remove(s.binary) {
+                Some(copy) => copy.and_then(|copy| {
+                    writer.put_staged(s.binary, copy, s.sha256.as_deref(), version(s.binary))
+                }),
+                None => writer.put(
                     s.binary,
                     &s.source,
                     s.sha256.as_deref(),
                     version(s.binary),
                     s.link,
-                )
-                .map(|placed| {
-                    tracing::info!(
-                        interpreter = s.binary,
-                        ?placed,
-                        old_version = s.previous_version.as_deref().unwrap_or("-"),
-                        new_version = version(s.binary).as_deref().unwrap_or("-"),
-                        "installed interpreter"
-                    );
-                    outcome.placed.insert(s.binary, placed);
-                }),
+                ),
+            }
+            .map(|placed| {
+                tracing::info!(
+                    interpreter = s.binary,
+                    ?placed,
+                    old_version = s.previous_version.as_deref().unwrap_or("-"),
+                    new_version = version(s.binary).as_deref().unwrap_or("-"),
+                    "installed interpreter"
+                );
+                outcome.placed.insert(s.binary, placed);
+            }),
             StoreAction::Record {
                 binary,
                 source,

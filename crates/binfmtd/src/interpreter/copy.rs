@@ -20,7 +20,7 @@ const CHUNK: usize = 256 * 1024;
 
 /// A complete, hashed copy waiting in a temporary file next to its final name.
 #[derive(Debug)]
-pub(super) struct Staged {
+pub struct Staged {
     /// The temporary file (mode 0600 until persisted).
     tmp: NamedTempFile,
     /// SHA-256 of the contents, lowercase hex.

@@ -30,7 +30,7 @@ mod version;
 mod tests;
 
 pub use content::{Content, FileId};
-pub use copy::hash_verified;
+pub use copy::{Staged, hash_verified};
 pub use discover::{DEFAULT_DIRS, candidates, candidates_in, discover, discover_in};
 pub use error::{DynamicReason, InterpreterError};
 pub use host::{ElfClass, Endianness, HostMachine};

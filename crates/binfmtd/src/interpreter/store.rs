@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::content::{Content, FileId};
-use super::copy::{hash_file, stage};
+use super::copy::{Staged, hash_file, stage};
 use super::error::InterpreterError;
 use super::manifest::{self, Digest, FileStamp, MANIFEST_FILE, Manifest, Record, sync_dir};
 use super::verify::Verified;
@@ -338,32 +338,66 @@ impl Writer<'_> {
         link: bool,
     ) -> Result<Placed, InterpreterError> {
         validate_name(name)?;
-        let dir = &self.store.dir;
         let target = self.store.path_of(name);
         let linked = if link {
+            // Whatever happens below, a rename may have happened: sync at commit.
+            self.unsynced = true;
             self.link(name, source, &target)?
         } else {
             None
         };
+        match linked {
+            Some(identity) => {
+                self.record_placed(name, identity, sha256.map(String::from), version)?;
+                Ok(Placed::Linked)
+            }
+            None => {
+                let staged = self.stage(name, source)?;
+                self.put_staged(name, staged, sha256, version)
+            }
+        }
+    }
+
+    /// Copies the verified `source` to a temporary file in the store, hashing it on the way
+    /// (only reads the writer: several copies may be staged at once, each by its own thread);
+    /// [`Writer::put_staged`] puts it in place.
+    pub fn stage(&self, name: &str, source: &Verified) -> Result<Staged, InterpreterError> {
+        validate_name(name)?;
+        stage(&self.store.dir, name, source)
+    }
+
+    /// Renames a copy [`Writer::stage`]d for `name` into place and records it; its digest must
+    /// be `sha256` when that is known.
+    pub fn put_staged(
+        &mut self,
+        name: &str,
+        staged: Staged,
+        sha256: Option<&str>,
+        version: Option<String>,
+    ) -> Result<Placed, InterpreterError> {
+        validate_name(name)?;
+        if sha256.is_some_and(|s| s != staged.sha256) {
+            return Err(InterpreterError::SourceChanged {
+                path: staged.source.path.clone(),
+            });
+        }
+        let (identity, sha256) = (staged.source.clone(), staged.sha256.clone());
         // Whatever happens below, a rename may have happened: sync at commit.
         self.unsynced = true;
-        let (placed, source, sha256) = match linked {
-            Some(identity) => (Placed::Linked, identity, sha256.map(String::from)),
-            None => {
-                let staged = stage(dir, name, source)?;
-                if sha256.is_some_and(|s| s != staged.sha256) {
-                    return Err(InterpreterError::SourceChanged {
-                        path: source.path.clone(),
-                    });
-                }
-                let (identity, sha256) = (staged.source.clone(), staged.sha256.clone());
-                staged.persist(dir, &target)?;
-                let placed = Placed::Copied {
-                    sha256: sha256.clone(),
-                };
-                (placed, identity, Some(sha256))
-            }
-        };
+        staged.persist(&self.store.dir, &self.store.path_of(name))?;
+        self.record_placed(name, identity, Some(sha256.clone()), version)?;
+        Ok(Placed::Copied { sha256 })
+    }
+
+    /// Records the file just placed as `name`, made from `source` (its identity now).
+    fn record_placed(
+        &mut self,
+        name: &str,
+        source: Verified,
+        sha256: Option<String>,
+        version: Option<String>,
+    ) -> Result<(), InterpreterError> {
+        let target = self.store.path_of(name);
         let meta =
             fs::symlink_metadata(&target).map_err(|e| InterpreterError::io("stat", &target, e))?;
         let record = Record {
@@ -387,7 +421,7 @@ impl Writer<'_> {
             runs_probe,
             version_asked: true,
         });
-        Ok(placed)
+        Ok(())
     }
 
     /// Links `source` to a temporary name and renames it over `target`. Returns the source's
