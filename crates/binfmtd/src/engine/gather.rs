@@ -438,8 +438,8 @@ impl Resolver<'_> {
 
     /// Learns what is missing about every chosen candidate (several at a time): its QEMU
     /// version, and its digest when it is to be copied over a managed file (a linked or
-    /// in-place file is known by its inode and never read whole), and places it. Returns what is worth caching: every
-    /// digest learnt or completed now.
+    /// in-place file is known by its inode and never read whole), and places it. Returns what
+    /// is worth caching: every digest learnt or completed now.
     fn learn(
         &self,
         chosen: Vec<(Target, Result<Candidate, Problem>)>,
