@@ -1,5 +1,6 @@
 //! Two concurrent installs, and a package upgrade (the source interpreter replaced on disk)
 //! picked up by the next run (issue 4).
+#![allow(clippy::unwrap_used)] // Test helpers may unwrap, as the tests do.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -9,8 +10,8 @@ use binfmtd_tests::fixtures::{Kind, foreign_binaries, qemu_newer, qemu_static};
 use crate::cli_env::{Env, by_name, sha256};
 
 /// A source directory holding bookworm's qemu-aarch64-static, and a configuration reading it:
-/// (the directory, the configuration file, the source interpreter).
-fn upgradable_source(env: &Env) -> (PathBuf, PathBuf, PathBuf) {
+/// (the configuration file, the source interpreter).
+fn upgradable_source(env: &Env) -> (PathBuf, PathBuf) {
     let src = env.sb.scratch().join("src");
     std::fs::create_dir(&src).expect("creating the source directory");
     let config = env.config_file(
@@ -20,7 +21,7 @@ fn upgradable_source(env: &Env) -> (PathBuf, PathBuf, PathBuf) {
     );
     let source = src.join("qemu-aarch64-static");
     std::fs::copy(qemu_static("aarch64"), &source).expect("copying qemu-aarch64-static");
-    (src, config, source)
+    (config, source)
 }
 
 /// Installs `from` over `path` the way dpkg does: a new file beside it, renamed over it (a new
@@ -103,7 +104,7 @@ fn replaced_source(test: &str, placement: Placement) {
     if placement == Placement::Copied {
         crate::regressions::tmpfs(&env, &env.store, "256m");
     }
-    let (src, config, source) = upgradable_source(&env);
+    let (config, source) = upgradable_source(&env);
     let (old_sha, new_sha) = (sha256(&source), sha256(&qemu_newer("aarch64")));
     assert_ne!(old_sha, new_sha);
     let busybox = foreign_binaries()
@@ -206,7 +207,7 @@ fn an_upgrade_of_a_disabled_entry_re_registers_it() {
     let Some(env) = Env::new("cli_upgrade::disabled_upgrade", "") else {
         return;
     };
-    let (src, config, source) = upgradable_source(&env);
+    let (config, source) = upgradable_source(&env);
     assert_eq!(env.run_with(&config, &["install", "aarch64"]).code, 0);
     let entry = env.mount_view().join("qemu-aarch64");
     let inode_before = std::fs::metadata(&entry).unwrap().ino();
@@ -244,7 +245,7 @@ fn a_reinstalled_identical_interpreter_changes_nothing_in_a_copied_store() {
         return;
     };
     crate::regressions::tmpfs(&env, &env.store, "256m");
-    let (src, config, source) = upgradable_source(&env);
+    let (config, source) = upgradable_source(&env);
     assert_eq!(env.run_with(&config, &["install", "aarch64"]).code, 0);
     let entry = env.mount_view().join("qemu-aarch64");
     let inode_before = std::fs::metadata(&entry).unwrap().ino();
@@ -265,7 +266,7 @@ fn a_touched_linked_interpreter_changes_nothing_and_a_reinstall_is_relinked() {
     let Some(env) = Env::new("cli_upgrade::same_bytes_linked", "") else {
         return;
     };
-    let (src, config, source) = upgradable_source(&env);
+    let (config, source) = upgradable_source(&env);
     assert_eq!(env.run_with(&config, &["install", "aarch64"]).code, 0);
     let entry = env.mount_view().join("qemu-aarch64");
     let inode_before = std::fs::metadata(&entry).unwrap().ino();

@@ -1,6 +1,7 @@
 //! The store on the sources' filesystem (issue 14: no second copy of QEMU, and a first install
 //! within 1.2× `cp -a`): interpreters are hard-linked and known by their inode, so a first
 //! install reads only their headers, never their whole bytes.
+#![allow(clippy::unwrap_used)] // Test helpers may unwrap, as the tests do.
 
 use std::os::unix::fs::MetadataExt;
 
