@@ -125,9 +125,8 @@ fn replaced_source(test: &str, placement: Placement) {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let managed = env.host_view(&env.store.join("qemu-aarch64"));
-    // A link is the source's inode; a copy is its own inode, on the store's filesystem. Either
-    // has the source's bytes. A digest is reported only where binfmtd read the file to compare
-    // it, and is then right.
+    // A link is the source's inode and is never read whole (no digest); a copy is its own
+    // inode, recorded with its digest.
     let placed_as = |e: &serde_json::Value, sha: &str| {
         let (store, src) = (
             std::fs::metadata(&managed).unwrap(),
@@ -138,9 +137,11 @@ fn replaced_source(test: &str, placement: Placement) {
                 assert_eq!((store.dev(), store.ino()), (src.dev(), src.ino()), "{e}");
                 assert!(e["sha256"].is_null(), "{e}");
             }
-            Placement::Copied => assert_ne!(store.dev(), src.dev(), "{e}"),
+            Placement::Copied => {
+                assert_ne!(store.dev(), src.dev(), "{e}");
+                assert_eq!(e["sha256"], sha, "{e}");
+            }
         }
-        assert!(e["sha256"].is_null() || e["sha256"] == sha, "{e}");
         assert_eq!(sha256(&managed), sha);
     };
 
@@ -177,11 +178,10 @@ fn replaced_source(test: &str, placement: Placement) {
     let ino = std::fs::metadata(&managed).unwrap().ino();
     assert_eq!(entry["pinned_inode"].as_u64(), Some(ino), "{entry}");
     assert_eq!(entry["pinned_version"], new_version.as_str(), "{entry}");
-    let pinned_sha = &entry["pinned_sha256"];
-    assert!(
-        pinned_sha.is_null() || pinned_sha == new_sha.as_str(),
-        "{entry}"
-    );
+    match placement {
+        Placement::Linked => assert!(entry["pinned_sha256"].is_null(), "{entry}"),
+        Placement::Copied => assert_eq!(entry["pinned_sha256"], new_sha.as_str(), "{entry}"),
+    }
     assert_eq!(entry["owner"], "binfmtd");
     let runs = kernel_runs();
     assert!(

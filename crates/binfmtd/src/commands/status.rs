@@ -94,7 +94,8 @@ pub struct EntryStatus {
     /// registration (`stat -c %i` of the interpreter path tells whether it is still that file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned_inode: Option<u64>,
-    /// Its SHA-256, when binfmtd read it to compare it (files are otherwise known by inode).
+    /// Its SHA-256, when binfmtd read it whole (a copy; a hard link or an in-place file is
+    /// known by its inode and not read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned_sha256: Option<String>,
     /// Its QEMU version.

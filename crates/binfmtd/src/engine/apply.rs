@@ -75,6 +75,11 @@ impl Outcome {
     pub fn result(&self, index: usize) -> Option<&Result<(), ApplyError>> {
         self.entries.get(index).and_then(Option::as_ref)
     }
+
+    /// The digest of the interpreter `binary` when this run copied it (hashed on the way).
+    pub fn digest_of(&self, binary: &str) -> Option<&str> {
+        self.placed.get(binary).and_then(Placed::sha256)
+    }
 }
 
 /// The store side of an [`apply`].
@@ -275,7 +280,7 @@ fn put_interpreters(
     for digest in fresh {
         writer.remember(digest.clone());
     }
-    // Copies move every byte: staged several at a time, then renamed into place in order
+    // Copies are read and hashed: staged several at a time, then renamed into place in order
     // (links are cheap and made in the loop below).
     let copies: Vec<&Stage> = plan
         .actions
@@ -363,7 +368,10 @@ fn record_pins(decision: &Decision, store: &Store, outcome: &mut Outcome) {
                     d.name.clone(),
                     Registration {
                         interpreter: rule.interpreter.clone(),
-                        sha256: interp.and_then(|i| i.content.sha256.clone()),
+                        sha256: interp.and_then(|i| {
+                            let copied = outcome.digest_of(i.binary).map(String::from);
+                            i.content.sha256.clone().or(copied)
+                        }),
                         file: std::fs::metadata(&rule.interpreter)
                             .ok()
                             .map(|m| FileId::of(&m)),

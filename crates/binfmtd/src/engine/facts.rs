@@ -128,7 +128,7 @@ pub struct Source {
     pub binary: &'static str,
     /// The verified source file.
     pub file: Verified,
-    /// SHA-256 of its content, when it was read to be compared with a managed file.
+    /// SHA-256 of its content, when it was read whole (only a file to be copied is).
     pub sha256: Option<String>,
     /// Its QEMU version, when known.
     pub version: Option<String>,

@@ -93,12 +93,9 @@ pub fn prepare(settings: &Settings, selection: &Targets, usage: Use) -> Result<P
     let cache = (usage == Use::Store && store.dir().is_dir()).then_some(store.dir());
     let host = HostFacts::gather_for(&targets, cache);
     let machine = host.machine().map_err(anyhow::Error::new)?;
-    let (digests, recorded) = match usage {
-        Use::Store => {
-            let snapshot = store.snapshot(&[]);
-            (snapshot.digests, snapshot.sources)
-        }
-        Use::Rootless => (BTreeMap::new(), BTreeMap::new()),
+    let digests = match usage {
+        Use::Store => store.snapshot(&[]).digests,
+        Use::Rootless => BTreeMap::new(),
     };
     let resolver = Resolver {
         settings,
@@ -106,7 +103,6 @@ pub fn prepare(settings: &Settings, selection: &Targets, usage: Use) -> Result<P
         usage,
         store: &store,
         digests: &digests,
-        recorded: &recorded,
         device: store.device(),
     };
     let chosen: Vec<(Target, Result<Candidate, Problem>)> = targets
@@ -192,23 +188,7 @@ pub fn facts(prepared: &Prepared, fs: Option<&BinfmtMisc>, mount: &Path) -> Resu
         .map(|s| s.binary)
         .collect();
     let binaries: Vec<&str> = binaries.into_iter().collect();
-    let mut snapshot = store.snapshot(&binaries);
-    // A source read to be compared (see `learn`): its managed file is read too, when only its
-    // inode is known.
-    for source in prepared
-        .targets
-        .iter()
-        .filter_map(|t| t.interpreter.as_ref().ok())
-    {
-        if let (Some(_), Some(m)) = (&source.sha256, snapshot.managed.get_mut(source.binary))
-            && m.content.sha256.is_none()
-        {
-            m.content.sha256 = store
-                .digest_of(source.binary)
-                .inspect_err(|e| tracing::warn!("{e}"))
-                .ok();
-        }
-    }
+    let snapshot = store.snapshot(&binaries);
     let pins = Registrations::load(store.dir());
     let ownership = ownership(store, &pins, &kernel.entries);
     Ok(Facts {
@@ -306,8 +286,6 @@ struct Resolver<'a> {
     usage: Use,
     store: &'a Store,
     digests: &'a BTreeMap<PathBuf, Digest>,
-    /// The source each managed file was made from, as the manifest records it.
-    recorded: &'a BTreeMap<String, Verified>,
     device: Option<u64>,
 }
 
@@ -479,16 +457,11 @@ impl Resolver<'_> {
                 .known
                 .clone()
                 .unwrap_or_else(|| Digest::unknown(c.file.clone()));
-            // A source to be copied is read whole only to be compared with a managed file
-            // that is there but not recorded as made from it (a reinstall of the same bytes,
-            // a copy an interrupted run left unrecorded); `facts` then reads that file too.
-            let made_from = self
-                .recorded
-                .get(c.binary)
-                .is_some_and(|r| r.same_file(&c.file));
+            // A copy is hashed on the way; its source is read before only to be compared with
+            // a managed file already there (a reinstall of the same bytes, a copy an
+            // interrupted run left unrecorded).
             let hash = self.placement(&c.file) == (Placement::Store { linkable: false })
                 && d.sha256.is_none()
-                && !made_from
                 && std::fs::symlink_metadata(self.store.path_of(c.binary)).is_ok();
             // `exec` registers in an instance that dies with it: no pins, no report to fill,
             // and no thread or child process (it must stay single-threaded to unshare).

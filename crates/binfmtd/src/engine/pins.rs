@@ -23,7 +23,7 @@ pub const FILE: &str = "registrations.json";
 pub struct Registration {
     /// The interpreter path written into the entry.
     pub interpreter: PathBuf,
-    /// SHA-256 of the interpreter file at registration time, when it was read (to be compared).
+    /// SHA-256 of the interpreter file at registration time, when it was read (a copy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// The file the kernel opened at registration (the interpreter path, stat'ed right after

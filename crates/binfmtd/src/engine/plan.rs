@@ -141,7 +141,7 @@ pub struct Stage {
     pub binary: &'static str,
     /// The verified source.
     pub source: Verified,
-    /// The source's SHA-256, when it was read to be compared (recorded).
+    /// The source's SHA-256, when gathered (a copy must produce the same).
     pub sha256: Option<String>,
     /// Hard-link the source (same filesystem) rather than copy it.
     pub link: bool,

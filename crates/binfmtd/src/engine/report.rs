@@ -19,7 +19,18 @@ pub fn build(
         .entries
         .iter()
         .enumerate()
-        .map(|(i, d)| entry(d, outcome.and_then(|o| o.result(i))))
+        .map(|(i, d)| {
+            let mut report = entry(d, outcome.and_then(|o| o.result(i)));
+            // A copy made now was hashed on the way.
+            if let Some(i) = &d.interpreter
+                && report.sha256.is_none()
+            {
+                report.sha256 = outcome
+                    .and_then(|o| o.digest_of(i.binary))
+                    .map(String::from);
+            }
+            report
+        })
         .collect();
     let mut problems: Vec<String> = decision.problems.iter().map(ToString::to_string).collect();
     let mut warnings = decision.warnings.clone();

@@ -1,12 +1,11 @@
 //! What binfmtd knows of an interpreter's bytes without necessarily reading them.
 //!
-//! One inode is one set of bytes: the store's link *is* the source, a copy is its own inode
-//! (recorded with the source it was made from), and a kernel entry registered with `F` holds the
-//! inode it opened. Reading 10 MB to learn a digest adds nothing there. Only a managed file made
-//! from something else than the current source (a reinstall, a copy an interrupted run left
-//! unrecorded) is compared by SHA-256, both files read then. So an interpreter's [`Content`] is
-//! its [`FileId`] always, and its SHA-256 when it was read; two contents are the same bytes when
-//! they are the same inode or have the same digest.
+//! A file linked into the store or used where it is stays one inode, and one inode is one set of
+//! bytes: the store's link *is* the source, and a kernel entry registered with `F` holds the
+//! inode it opened. Reading 10 MB to learn a digest adds nothing there. A file that is *copied*
+//! is read anyway, and its SHA-256 comes for free. So an interpreter's [`Content`] is its
+//! [`FileId`] always, and its SHA-256 when the file was read whole; two contents are the same
+//! bytes when they are the same inode or have the same digest.
 
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
@@ -65,8 +64,8 @@ impl From<&Verified> for FileId {
 pub struct Content {
     /// The file they are in.
     pub file: FileId,
-    /// Their SHA-256, lowercase hex, when the file was read whole to be compared; `None`
-    /// otherwise (a file linked, copied or used in place is not read).
+    /// Their SHA-256, lowercase hex, when the file was read whole (copied, or recognised after
+    /// an interrupted run); `None` for a file only linked or used in place.
     pub sha256: Option<String>,
 }
 

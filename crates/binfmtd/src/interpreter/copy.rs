@@ -1,11 +1,11 @@
-//! Staging a copy of a verified interpreter (a temporary file in the install directory), and
-//! hashing files (only to compare a source with a managed file of unknown provenance).
+//! Staging a copy of a verified interpreter (a hashed temporary file in the install directory),
+//! and hashing files.
 //!
 //! The temporary file is deleted when the `Staged` value is dropped without being persisted, so
 //! an error or a crash in between never leaves a half-written interpreter under its real name.
 
 use std::fs::{File, Permissions};
-use std::io::{self, Read};
+use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -18,11 +18,13 @@ use super::verify::Verified;
 /// Copy buffer size.
 const CHUNK: usize = 256 * 1024;
 
-/// A complete copy waiting in a temporary file next to its final name.
+/// A complete, hashed copy waiting in a temporary file next to its final name.
 #[derive(Debug)]
 pub struct Staged {
     /// The temporary file (mode 0600 until persisted).
     tmp: NamedTempFile,
+    /// SHA-256 of the contents, lowercase hex.
+    pub(super) sha256: String,
     /// The source's identity as seen through the descriptor that was copied.
     pub(super) source: Verified,
 }
@@ -54,35 +56,46 @@ pub(super) fn identity_of(file: &File, path: &Path) -> Result<Verified, Interpre
     Ok(Verified::from_metadata(path.to_path_buf(), &meta))
 }
 
-/// Copies `source` into a temporary file in `dir`, in the kernel (`copy_file_range(2)`, which
-/// shares the blocks where the filesystem can reflink; no pass through user space and no
-/// digest: a copy is known by its own inode once in place, like a link).
+/// Copies `source` into a temporary file in `dir`, hashing it on the way.
 ///
 /// Fails with [`InterpreterError::SourceChanged`] if the file at `source.path` is not the one
 /// that was verified, or changes during the copy.
 pub(super) fn stage(dir: &Path, name: &str, source: &Verified) -> Result<Staged, InterpreterError> {
     let path = &source.path;
+    let changed = || InterpreterError::SourceChanged { path: path.clone() };
     let mut input = open_verified(source)?;
+    let identity = |file: &File| identity_of(file, path);
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| InterpreterError::store("creating a temporary file in", dir, e))?;
-    let copied = io::copy(&mut input, tmp.as_file_mut()).map_err(|e| match e.kind() {
-        // Which side failed is not said: a full, read-only or over-quota store is the store's.
-        io::ErrorKind::StorageFull
-        | io::ErrorKind::QuotaExceeded
-        | io::ErrorKind::ReadOnlyFilesystem
-        | io::ErrorKind::FileTooLarge => {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut copied: u64 = 0;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(InterpreterError::io("reading", path, e)),
+        };
+        hasher.update(&buf[..n]);
+        tmp.write_all(&buf[..n]).map_err(|e| {
             InterpreterError::store("writing a copy of an interpreter into", dir, e)
-        }
-        _ => InterpreterError::io("copying", path, e),
-    })?;
-    let after = identity_of(&input, path)?;
-    if copied != source.size || !after.same_file(source) {
-        return Err(InterpreterError::SourceChanged { path: path.clone() });
+        })?;
+        copied += n as u64;
     }
-    Ok(Staged { tmp, source: after })
+    let after = identity(&input)?;
+    if copied != source.size || !after.same_file(source) {
+        return Err(changed());
+    }
+    let sha256 = hex(hasher);
+    Ok(Staged {
+        tmp,
+        sha256,
+        source: after,
+    })
 }
 
 impl Staged {

@@ -79,8 +79,8 @@ pub(super) struct Record {
     pub(super) source: Verified,
     /// The stat identity of the managed copy right after it was renamed into place.
     pub(super) installed: FileStamp,
-    /// SHA-256 of the contents, lowercase hex, when the source was read to be compared (a file
-    /// is otherwise known by its inode and the source it was made from).
+    /// SHA-256 of the contents, lowercase hex, when they were read (a copy; `None` for a hard
+    /// link to the source, known by its inode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) sha256: Option<String>,
     /// QEMU's version string, if `--version` answered.

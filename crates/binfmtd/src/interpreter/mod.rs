@@ -8,11 +8,12 @@
 //! - [`verify`]: a regular ELF file for this [`HostMachine`], statically linked, executable,
 //!   root-owned and not group/other-writable; only its headers are read.
 //! - [`Store`]: hard-links (same filesystem) or copies into the install directory atomically
-//!   (temporary file, fsync, rename), records source identity and QEMU version in
-//!   `manifest.json`, and caches what it learnt of sources by stat identity ([`Digest`]), so an
-//!   unchanged source is never read again.
-//! - [`Content`]: an interpreter's bytes are known by their inode ([`FileId`]), and by SHA-256
-//!   only where a source had to be compared with a managed file made from something else.
+//!   (temporary file, fsync, rename), records source identity, QEMU version and (for a copy)
+//!   SHA-256 in `manifest.json`, and caches what it learnt of sources by stat identity
+//!   ([`Digest`]), so an unchanged source is never read again.
+//! - [`Content`]: an interpreter's bytes are known by their unchanged inode ([`FileId`]), and by
+//!   SHA-256 only where the file was read whole anyway (a copy): a linked or in-place file is
+//!   never hashed.
 
 mod content;
 mod copy;

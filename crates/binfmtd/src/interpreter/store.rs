@@ -15,8 +15,7 @@
 //!   old name, the link keeps the old inode) and is recognised by its stat stamp like a copy;
 //! - a temporary file left by a killed run is a [`Snapshot::leftovers`] entry, deleted by the
 //!   next run that writes; a file renamed into place whose manifest record was not saved is
-//!   recognised on the next run: a link by its inode, a copy by its content
-//!   ([`Store::digest_of`] against its source's digest).
+//!   recognised by its content on the next run.
 
 use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, Permissions};
@@ -63,7 +62,7 @@ pub struct Installed {
     pub path: PathBuf,
     /// The source it came from.
     pub source: PathBuf,
-    /// SHA-256 of its content, lowercase hex, when its source was read to be compared.
+    /// SHA-256 of its content, lowercase hex, when it was read (a copy; `None` for a hard link).
     pub sha256: Option<String>,
     /// QEMU's version string, if known.
     pub version: Option<String>,
@@ -90,8 +89,6 @@ pub struct Snapshot {
     pub leftovers: Vec<(PathBuf, u64)>,
     /// The cache of source digests.
     pub digests: BTreeMap<PathBuf, Digest>,
-    /// The source each managed file is recorded as made from, by name.
-    pub sources: BTreeMap<String, Verified>,
 }
 
 impl Store {
@@ -192,9 +189,9 @@ impl Store {
     }
 
     /// The state of the managed files `names`, the leftovers of interrupted runs and the digest
-    /// cache. Reads only the manifest and `stat`s: a managed file the manifest does not describe
-    /// (unrecorded, or altered since) is known by its inode only, and read by
-    /// [`Store::digest_of`] when there is a source to compare it with.
+    /// cache. Reads only the manifest and `stat`s, except for a managed file the manifest does
+    /// not describe (unrecorded, or altered since): that one is hashed, so an interrupted run is
+    /// recognised instead of copied again.
     pub fn snapshot(&self, names: &[&str]) -> Snapshot {
         let manifest = manifest::load(&self.dir)
             .inspect_err(|e| tracing::warn!("{e}"))
@@ -206,7 +203,8 @@ impl Store {
                 continue;
             };
             let (stamp, file) = (FileStamp::of(&meta), FileId::of(&meta));
-            let copy = match manifest.interpreters.get(name) {
+            let record = manifest.interpreters.get(name);
+            let copy = match record {
                 Some(r) if r.installed.same_file(&stamp) => ManagedCopy {
                     content: Content {
                         file,
@@ -215,10 +213,21 @@ impl Store {
                     version: r.version.clone(),
                     source: Some(r.source.clone()),
                 },
-                _ => ManagedCopy {
-                    content: Content { file, sha256: None },
-                    version: None,
-                    source: None,
+                _ => match hash_file(&path) {
+                    Ok(sha256) => ManagedCopy {
+                        version: record
+                            .filter(|r| r.sha256.as_deref() == Some(sha256.as_str()))
+                            .and_then(|r| r.version.clone()),
+                        content: Content {
+                            file,
+                            sha256: Some(sha256),
+                        },
+                        source: None,
+                    },
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        continue;
+                    }
                 },
             };
             managed.insert(name.to_string(), copy);
@@ -226,19 +235,8 @@ impl Store {
         Snapshot {
             managed,
             leftovers: self.leftovers(),
-            sources: manifest
-                .interpreters
-                .iter()
-                .map(|(name, r)| (name.clone(), r.source.clone()))
-                .collect(),
             digests: manifest.digests,
         }
-    }
-
-    /// SHA-256 of the managed file `name` (read whole: only to compare it with a source).
-    pub fn digest_of(&self, name: &str) -> Result<String, InterpreterError> {
-        validate_name(name)?;
-        hash_file(&self.path_of(name))
     }
 
     /// Temporary files of binfmtd's (`.<name>.<unique>.tmp`) left in the directory.
@@ -282,12 +280,25 @@ pub struct Writer<'a> {
 }
 
 /// How [`Writer::put`] placed a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placed {
     /// A hard link to the source: no second copy, not read.
     Linked,
-    /// A copy, made in the kernel (a reflink where the filesystem can).
-    Copied,
+    /// A copy, hashed on the way.
+    Copied {
+        /// Its SHA-256, lowercase hex.
+        sha256: String,
+    },
+}
+
+impl Placed {
+    /// The digest learnt while placing (a copy's).
+    pub fn sha256(&self) -> Option<&str> {
+        match self {
+            Placed::Linked => None,
+            Placed::Copied { sha256 } => Some(sha256),
+        }
+    }
 }
 
 impl Writer<'_> {
@@ -316,8 +327,8 @@ impl Writer<'_> {
     }
 
     /// Puts the verified `source` in place as `name`: a hard link when `link` (falling back to a
-    /// copy when the filesystem refuses), else a copy; `sha256`, the source's digest when it was
-    /// read to be compared, is recorded.
+    /// copy when the filesystem refuses), else a copy, whose digest must be `sha256` when that
+    /// is known. A link is not read; a copy's digest is recorded.
     pub fn put(
         &mut self,
         name: &str,
@@ -347,16 +358,16 @@ impl Writer<'_> {
         }
     }
 
-    /// Copies the verified `source` to a temporary file in the store (only reads the writer:
-    /// several copies may be staged at once, each by its own thread); [`Writer::put_staged`]
-    /// puts it in place.
+    /// Copies the verified `source` to a temporary file in the store, hashing it on the way
+    /// (only reads the writer: several copies may be staged at once, each by its own thread);
+    /// [`Writer::put_staged`] puts it in place.
     pub fn stage(&self, name: &str, source: &Verified) -> Result<Staged, InterpreterError> {
         validate_name(name)?;
         stage(&self.store.dir, name, source)
     }
 
-    /// Renames a copy [`Writer::stage`]d for `name` into place and records it (with `sha256`,
-    /// its source's digest, when that was read).
+    /// Renames a copy [`Writer::stage`]d for `name` into place and records it; its digest must
+    /// be `sha256` when that is known.
     pub fn put_staged(
         &mut self,
         name: &str,
@@ -365,12 +376,17 @@ impl Writer<'_> {
         version: Option<String>,
     ) -> Result<Placed, InterpreterError> {
         validate_name(name)?;
-        let identity = staged.source.clone();
+        if sha256.is_some_and(|s| s != staged.sha256) {
+            return Err(InterpreterError::SourceChanged {
+                path: staged.source.path.clone(),
+            });
+        }
+        let (identity, sha256) = (staged.source.clone(), staged.sha256.clone());
         // Whatever happens below, a rename may have happened: sync at commit.
         self.unsynced = true;
         staged.persist(&self.store.dir, &self.store.path_of(name))?;
-        self.record_placed(name, identity, sha256.map(String::from), version)?;
-        Ok(Placed::Copied)
+        self.record_placed(name, identity, Some(sha256.clone()), version)?;
+        Ok(Placed::Copied { sha256 })
     }
 
     /// Records the file just placed as `name`, made from `source` (its identity now).
