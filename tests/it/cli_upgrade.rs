@@ -315,3 +315,31 @@ fn assert_kept(env: &Env, config: &Path, after: &str) {
         "{after}: {json}"
     );
 }
+
+/// The sources on another mount of the store's filesystem (what a hardened service sees:
+/// `ProtectSystem=strict` makes `/usr` a read-only bind mount): link(2) refuses with `EXDEV`, so
+/// the store copies, and knows it copies: a reinstall of identical bytes is compared, not
+/// copied and registered again.
+#[test]
+fn sources_on_another_mount_of_the_same_filesystem_are_copied_and_compared() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(env) = Env::new("cli_upgrade::bind_mounted_sources", "") else {
+        return;
+    };
+    let (config, source) = upgradable_source(&env);
+    let src = source.parent().unwrap();
+    env.sh_ok(&format!(
+        "mount --bind {d} {d} && mount -o remount,bind,ro {d}",
+        d = src.display()
+    ));
+    let out = env.run_with(&config, &["install", "aarch64", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let managed = env.host_view(&env.store.join("qemu-aarch64"));
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    assert_ne!(ino(&managed), ino(&source), "a copy");
+    assert_eq!(sha256(&managed), sha256(&source));
+
+    install_over(&source, &source);
+    assert_kept(&env, &config, "a reinstall");
+    assert_kept(&env, &config, "the run after");
+}

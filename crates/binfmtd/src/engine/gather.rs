@@ -26,7 +26,7 @@ use super::pins::Registrations;
 use crate::config::{Settings, Targets};
 use crate::host::{HostFacts, Nativity};
 use crate::interpreter::{
-    self, Digest, HostMachine, InterpreterError, Store, Verified, VerifyPolicy,
+    self, Digest, HostMachine, InterpreterError, Mounts, Store, Verified, VerifyPolicy,
 };
 
 /// How interpreters are accepted and placed.
@@ -97,6 +97,7 @@ pub fn prepare(settings: &Settings, selection: &Targets, usage: Use) -> Result<P
         Use::Store => store.snapshot(&[]).digests,
         Use::Rootless => BTreeMap::new(),
     };
+    let mounts = Mounts::read();
     let resolver = Resolver {
         settings,
         machine,
@@ -104,6 +105,8 @@ pub fn prepare(settings: &Settings, selection: &Targets, usage: Use) -> Result<P
         store: &store,
         digests: &digests,
         device: store.device(),
+        mounts: mounts.clone(),
+        store_mount: mounts.as_ref().and_then(|m| store.mount(m)),
     };
     let chosen: Vec<(Target, Result<Candidate, Problem>)> = targets
         .iter()
@@ -287,6 +290,10 @@ struct Resolver<'a> {
     store: &'a Store,
     digests: &'a BTreeMap<PathBuf, Digest>,
     device: Option<u64>,
+    /// This namespace's mounts, and the one the store is on: a hard link needs the same mount,
+    /// not only the same device.
+    mounts: Option<Mounts>,
+    store_mount: Option<i32>,
 }
 
 impl Resolver<'_> {
@@ -537,9 +544,19 @@ impl Resolver<'_> {
             Placement::InPlace
         } else {
             Placement::Store {
-                linkable: self.device == Some(file.dev),
+                linkable: self.linkable(file),
             }
         }
+    }
+
+    /// Whether the store can hard-link `file`: the same device, and the same mount where the
+    /// mounts are known (two mounts of one filesystem refuse links with `EXDEV`).
+    fn linkable(&self, file: &Verified) -> bool {
+        let same_mount = match (&self.mounts, self.store_mount) {
+            (Some(m), Some(store)) => m.mount_of(&file.path) == Some(store),
+            _ => true,
+        };
+        self.device == Some(file.dev) && same_mount
     }
 
     /// The chosen `file` as a [`Source`], with what is known of it.

@@ -22,6 +22,7 @@ mod elf;
 mod error;
 mod host;
 mod manifest;
+mod mounts;
 mod store;
 mod verify;
 mod version;
@@ -35,6 +36,7 @@ pub use discover::{DEFAULT_DIRS, candidates, candidates_in, discover, discover_i
 pub use error::{DynamicReason, InterpreterError};
 pub use host::{ElfClass, Endianness, HostMachine};
 pub use manifest::Digest;
+pub use mounts::Mounts;
 pub use store::{
     DEFAULT_INSTALL_DIR, Installed, KNOWN_INSTALL_DIRS, ManagedCopy, PERSISTED_DIR, Placed,
     Snapshot, Store, Writer,

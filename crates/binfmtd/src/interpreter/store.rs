@@ -31,6 +31,7 @@ use super::content::{Content, FileId};
 use super::copy::{Staged, hash_file, stage};
 use super::error::InterpreterError;
 use super::manifest::{self, Digest, FileStamp, MANIFEST_FILE, Manifest, Record, sync_dir};
+use super::mounts::Mounts;
 use super::verify::Verified;
 
 /// Default install directory; the configuration may choose another.
@@ -164,6 +165,12 @@ impl Store {
         fs::metadata(nearest_existing(&self.dir))
             .ok()
             .map(|m| m.dev())
+    }
+
+    /// The mount the managed files go to (see [`Mounts`]: a hard link needs the same mount).
+    pub fn mount(&self, mounts: &Mounts) -> Option<i32> {
+        let at = fs::canonicalize(nearest_existing(&self.dir)).ok()?;
+        mounts.mount_of(&at)
     }
 
     /// The manifest's record of `name`, if its managed file still exists.
